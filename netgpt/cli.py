@@ -1,0 +1,321 @@
+"""The ``netgpt`` command: a thin layer over the library.
+
+Every error the project raises is shown as one clear line (exit code 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from netgpt.errors import NetGPTError
+from netgpt.inventory import Inventory, default_state_dir
+
+app = typer.Typer(
+    help="NetGPT: intent-based network management over NETCONF and SNMP.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+net_app = typer.Typer(help="The embedded emulated network (no root needed).", no_args_is_help=True)
+telemetry_app = typer.Typer(help="Interface telemetry over SNMP.", no_args_is_help=True)
+app.add_typer(net_app, name="net")
+app.add_typer(telemetry_app, name="telemetry")
+
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+StateDir = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="Where the network keeps inventory and keys "
+                 "[default: $NETGPT_STATE_DIR or ./.netgpt]."),
+]
+InventoryOpt = Annotated[
+    Path | None,
+    typer.Option("--inventory", "-i", help="Inventory YAML [default: STATE_DIR/inventory.yaml]."),
+]
+
+
+def _friendly(func: F) -> F:
+    """Turn project errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NetGPTError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _state_dir(value: Path | None) -> Path:
+    return (value or default_state_dir()).resolve()
+
+
+def _inventory(inventory: Path | None, state_dir: Path | None) -> Inventory:
+    path = inventory or (_state_dir(state_dir) / "inventory.yaml")
+    return Inventory.load(path)
+
+
+# ------------------------------------------------------------------------------------------
+# net
+
+
+@net_app.command("up")
+@_friendly
+def net_up(
+    topo: Annotated[str, typer.Option("--topo", "-t", help="abilene, campus, linear,N, "
+                                      "tree,D,F, or a .json/.graphml file.")] = "abilene",
+    state_dir: StateDir = None,
+    netconf_port_base: Annotated[int, typer.Option(help="NETCONF port of the first device; "
+                                                   "the others follow.")] = 8300,
+    snmp_port_base: Annotated[int, typer.Option(help="SNMP (UDP) port of the first device.")]
+    = 16100,
+    traffic: Annotated[str, typer.Option(help="diurnal or abilene-replay.")] = "diurnal",
+    time_scale: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second.")]
+    = 1.0,
+    peak_utilization: Annotated[float, typer.Option(help="Busiest link's load at the diurnal "
+                                                    "peak (diurnal traffic).")] = 0.5,
+) -> None:
+    """Start the emulated network in the background: NETCONF + SNMP per device on 127.0.0.1."""
+    from netgpt.sim_networks.runtime import start_background
+    from netgpt.sim_networks.topology import build_topology
+
+    build_topology(topo)  # fail fast, in this process, with the topology's own message
+    if not 1 <= netconf_port_base <= 65535 - 1 or not 1 <= snmp_port_base <= 65535 - 1:
+        raise typer.BadParameter("port bases must be between 1 and 65534")
+    sd = _state_dir(state_dir)
+    inv = start_background(
+        topo,
+        sd,
+        netconf_port_base=netconf_port_base,
+        snmp_port_base=snmp_port_base,
+        traffic=traffic,
+        time_scale=time_scale,
+        peak_utilization=peak_utilization,
+    )
+    table = Table(title=f"network {inv.network}: {len(inv.devices)} devices up")
+    for col in ("device", "role", "site", "NETCONF", "SNMP"):
+        table.add_column(col)
+    for d in inv.devices:
+        table.add_row(d.name, d.role, d.site, f"{d.host}:{d.netconf_port}",
+                      f"{d.host}:{d.snmp_port}/udp")
+    console.print(table)
+    console.print(f"inventory: {sd / 'inventory.yaml'}   stop with: netgpt net down")
+
+
+@net_app.command("down")
+@_friendly
+def net_down(state_dir: StateDir = None) -> None:
+    """Stop the network started from STATE_DIR (only its own process, by PID)."""
+    from netgpt.sim_networks.runtime import stop_background
+
+    sd = _state_dir(state_dir)
+    pid = stop_background(sd)
+    if pid is None:
+        console.print(f"no network is running from {sd}")
+    else:
+        console.print(f"network stopped (pid {pid}); its ports are free")
+
+
+@net_app.command("status")
+@_friendly
+def net_status(state_dir: StateDir = None) -> None:
+    """Show whether the network runs and whether each device answers NETCONF and SNMP."""
+    from netgpt.sim_networks.runtime import network_status
+    from netgpt.tools.snmp import SnmpClient
+
+    sd = _state_dir(state_dir)
+    status = network_status(sd)
+    if not status["running"]:
+        console.print(f"no network is running from {sd}")
+        raise typer.Exit(1)
+    inv = Inventory.load(sd / "inventory.yaml")
+
+    async def probe() -> list[tuple[str, bool, str]]:
+        async def one(d: Any) -> tuple[str, bool, str]:
+            client = SnmpClient(d.host, d.snmp_port, inv.credentials_for(d).snmp,
+                                device_name=d.name, timeout_s=1.0)
+            try:
+                info = await client.system()
+                return d.name, True, f"up {info.uptime_s:.0f} s"
+            except NetGPTError as exc:
+                return d.name, False, str(exc)
+            finally:
+                await client.aclose()
+
+        return list(await asyncio.gather(*(one(d) for d in inv.devices)))
+
+    snmp = {name: (ok, text) for name, ok, text in asyncio.run(probe())}
+    table = Table(title=f"network {inv.network} (pid {status['pid']})")
+    for col in ("device", "NETCONF port", "SNMP"):
+        table.add_column(col)
+    for d in inv.devices:
+        with socket.socket() as s:
+            s.settimeout(0.5)
+            nc_ok = s.connect_ex((d.host, d.netconf_port)) == 0
+        ok, text = snmp[d.name]
+        table.add_row(
+            d.name,
+            f"{d.netconf_port} {'listening' if nc_ok else 'CLOSED'}",
+            f"{'ok' if ok else 'FAIL'} {text}",
+        )
+    console.print(table)
+
+
+# ------------------------------------------------------------------------------------------
+# telemetry
+
+
+def _utilization_table(inv: Inventory, latest: dict[tuple[str, str], Any], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("link", "capacity", "a→b Mbit/s", "a→b util", "b→a Mbit/s", "b→a util", "state"):
+        table.add_column(col, justify="right" if col not in ("link", "state") else "left")
+    rows = []
+    for lk in inv.links:
+        a = latest.get((lk.a, lk.a_interface))
+        b = latest.get((lk.b, lk.b_interface))
+        if a is None or b is None:
+            continue
+        ab, ba = a.out_mbps, b.out_mbps
+        rows.append((max(ab, ba) / lk.capacity_mbps, lk, ab, ba, a.oper_up and b.oper_up))
+    for util, lk, ab, ba, up in sorted(rows, key=lambda r: -r[0]):
+        colour = "red" if util >= 0.8 else "yellow" if util >= 0.6 else "green"
+        table.add_row(
+            f"{lk.a}:{lk.a_interface} - {lk.b}:{lk.b_interface}",
+            f"{lk.capacity_mbps:,.0f}",
+            f"{ab:,.1f}",
+            f"[{colour}]{ab / lk.capacity_mbps:6.1%}[/]",
+            f"{ba:,.1f}",
+            f"[{colour}]{ba / lk.capacity_mbps:6.1%}[/]",
+            "up" if up else "[red]DOWN[/]",
+        )
+    return table
+
+
+@telemetry_app.command("watch")
+@_friendly
+def telemetry_watch(
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
+    rounds: Annotated[int, typer.Option(help="Stop after this many polls (0: until Ctrl-C).")]
+    = 0,
+    store: Annotated[Path | None, typer.Option(help="SQLite store [default: "
+                                               "STATE_DIR/telemetry.sqlite].")] = None,
+) -> None:
+    """Poll every device's counters over SNMP and show live link utilization."""
+    from netgpt.telemetry.poller import PollRound, TelemetryPoller
+    from netgpt.telemetry.store import SqliteTelemetryStore
+
+    if interval <= 0:
+        raise typer.BadParameter(f"--interval must be positive, got {interval}")
+    inv = _inventory(inventory, state_dir)
+    db = SqliteTelemetryStore(store or (_state_dir(state_dir) / "telemetry.sqlite"))
+    latest: dict[tuple[str, str], Any] = {}
+
+    async def main() -> None:
+        poller = TelemetryPoller(inv, db, interval_s=interval)
+        with Live(Table(title="waiting for the second poll..."), console=console,
+                  auto_refresh=False) as live:
+
+            def show(r: PollRound) -> None:
+                for s in r.rates:
+                    latest[(s.device, s.interface)] = s
+                failed = f", no answer from {sorted(r.failed)}" if r.failed else ""
+                live.update(_utilization_table(
+                    inv, latest, f"{inv.network}: link utilization (poll {r.duration_s * 1000:.0f}"
+                    f" ms{failed})"), refresh=True)
+
+            try:
+                await poller.run(rounds=(rounds + 1) if rounds else None, on_round=show)
+            finally:
+                await poller.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        db.close()
+
+
+@telemetry_app.command("poll")
+@_friendly
+def telemetry_poll(
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 10.0,
+    rounds: Annotated[int, typer.Option(help="Number of polls.")] = 2,
+    store: Annotated[Path | None, typer.Option(help="SQLite store.")] = None,
+) -> None:
+    """Poll counters ROUNDS times into the store (no display); print a summary."""
+    from netgpt.telemetry.poller import TelemetryPoller
+    from netgpt.telemetry.store import SqliteTelemetryStore
+
+    if interval <= 0 or rounds <= 0:
+        raise typer.BadParameter("--interval and --rounds must be positive")
+    inv = _inventory(inventory, state_dir)
+    path = store or (_state_dir(state_dir) / "telemetry.sqlite")
+    db = SqliteTelemetryStore(path)
+
+    async def main() -> None:
+        poller = TelemetryPoller(inv, db, interval_s=interval)
+        try:
+            await poller.run(
+                rounds=rounds,
+                on_round=lambda r: console.print(
+                    f"poll: {len(r.counters)} counters, {len(r.rates)} rates, "
+                    f"{r.duration_s * 1000:.1f} ms" + (f", failed {sorted(r.failed)}"
+                                                       if r.failed else "")),
+            )
+        finally:
+            await poller.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        db.close()
+    console.print(f"stored in {path}")
+
+
+# ------------------------------------------------------------------------------------------
+# demo
+
+
+@app.command("demo")
+@_friendly
+def demo(
+    topo: Annotated[str, typer.Option("--topo", "-t", help="Topology to run.")] = "abilene",
+    keep_state: Annotated[Path | None, typer.Option(help="Keep the demo's state directory "
+                                                    "here instead of a temporary one.")] = None,
+) -> None:
+    """Run the main job end to end on the embedded network (no root, no model server)."""
+    from netgpt.demo import run_demo
+
+    ok = run_demo(topo, console=console, state_dir=keep_state)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

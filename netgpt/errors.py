@@ -1,0 +1,142 @@
+"""The one exception tree of NetGPT.
+
+Every error the project raises derives from :class:`NetGPTError`. Library errors (ncclient, pysnmp,
+paramiko, lxml, networkx) are translated at the module that calls the library, with ``raise ... from``.
+Each message names the bad value and says what to do.
+
+::
+
+    NetGPTError
+    ├── ConfigError (ValueError)             bad settings, inventory or command-line values
+    │   └── TopologyError                    bad topology name or file
+    ├── ConfigValidationError (ValueError)   a device config that does not fit the model
+    ├── NetworkRuntimeError (RuntimeError)   the emulated network could not start / is not running
+    │   └── PortInUseError (OSError)         a port the runtime wanted is taken
+    └── DeviceError                          talking to a device failed
+        ├── DeviceConnectionError (ConnectionError)   unreachable, refused
+        ├── AuthenticationError (PermissionError)      credentials refused
+        ├── DeviceTimeoutError (TimeoutError)           no answer in time
+        ├── CapabilityError                             the device lacks a needed capability
+        ├── LockError                                   the datastore is locked by someone else
+        ├── RpcError                                    the device answered an rpc-error
+        │   ├── MergeConfigError                        candidate load refused
+        │   └── CommitError                             validate/commit/confirm refused
+        └── SnmpError                                   SNMP error status or malformed response
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "CapabilityError",
+    "CommitError",
+    "ConfigError",
+    "ConfigValidationError",
+    "DeviceConnectionError",
+    "DeviceError",
+    "DeviceTimeoutError",
+    "LockError",
+    "MergeConfigError",
+    "NetGPTError",
+    "NetworkRuntimeError",
+    "PortInUseError",
+    "RpcError",
+    "SnmpError",
+    "TopologyError",
+]
+
+
+class NetGPTError(Exception):
+    """Root of every error raised by NetGPT."""
+
+
+class ConfigError(NetGPTError, ValueError):
+    """A setting, inventory entry or command-line value is wrong."""
+
+
+class TopologyError(ConfigError):
+    """A topology name, spec or file is wrong."""
+
+
+class ConfigValidationError(NetGPTError, ValueError):
+    """A device configuration does not fit the YANG-shaped model.
+
+    ``path`` is the XPath-like location of the offending node (e.g.
+    ``/interfaces/interface[name='eth1']/enabled``), ``tag`` the NETCONF error-tag to report.
+    """
+
+    def __init__(self, message: str, *, path: str = "", tag: str = "invalid-value") -> None:
+        super().__init__(f"{message} (at {path})" if path else message)
+        self.message = message
+        self.path = path
+        self.tag = tag
+
+
+class NetworkRuntimeError(NetGPTError, RuntimeError):
+    """The emulated network could not be started, reached or stopped."""
+
+
+class PortInUseError(NetworkRuntimeError, OSError):
+    """A TCP/UDP port the runtime needs is already taken."""
+
+
+class DeviceError(NetGPTError):
+    """Talking to a device failed. ``device`` names it."""
+
+    def __init__(self, message: str, *, device: str = "") -> None:
+        super().__init__(f"{device}: {message}" if device else message)
+        self.device = device
+
+
+class DeviceConnectionError(DeviceError, ConnectionError):
+    """The device could not be reached (refused, unreachable, closed)."""
+
+
+class AuthenticationError(DeviceError, PermissionError):
+    """The device refused the credentials."""
+
+
+class DeviceTimeoutError(DeviceError, TimeoutError):
+    """The device did not answer in time."""
+
+
+class CapabilityError(DeviceError):
+    """The device does not advertise a capability the operation needs."""
+
+
+class LockError(DeviceError):
+    """A datastore lock could not be taken (held by another session)."""
+
+
+class RpcError(DeviceError):
+    """The device answered with an ``rpc-error``."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        device: str = "",
+        tag: str = "",
+        path: str = "",
+    ) -> None:
+        detail = message
+        if tag:
+            detail = f"{detail} [error-tag {tag}]"
+        if path:
+            detail = f"{detail} [error-path {path}]"
+        super().__init__(detail, device=device)
+        self.tag = tag
+        self.path = path
+        self.error_message = message
+
+
+class MergeConfigError(RpcError):
+    """Loading a candidate configuration was refused."""
+
+
+class CommitError(RpcError):
+    """Validate, commit, confirm or cancel-commit was refused."""
+
+
+class SnmpError(DeviceError):
+    """An SNMP request failed (error status, timeout reported by the engine, bad response)."""

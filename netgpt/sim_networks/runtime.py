@@ -1,0 +1,405 @@
+"""The embedded emulated network: one NETCONF server and one SNMP agent per device on 127.0.0.1.
+
+:class:`EmbeddedNetwork` runs in-process (tests, ``netgpt demo``); :func:`start_background`
+runs it as a detached process for ``netgpt net up`` and :func:`stop_background` ends exactly
+that process (by PID) for ``netgpt net down``. The network writes an inventory and a
+credentials file (mode 0600) into its state directory; every other command reads them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from netgpt.errors import NetworkRuntimeError, PortInUseError
+from netgpt.inventory import (
+    Credentials,
+    DeviceEntry,
+    Inventory,
+    LinkEntry,
+    generate_credentials,
+    save_credentials,
+)
+from netgpt.sim_networks.device import Device, SystemGroup
+from netgpt.sim_networks.live import LiveNetwork
+from netgpt.sim_networks.netconf_agent import NetconfAgent
+from netgpt.sim_networks.snmp_agent import SnmpAgentPool
+from netgpt.sim_networks.topology import Topology
+from netgpt.sim_networks.traffic import TrafficModel
+
+__all__ = [
+    "EmbeddedNetwork",
+    "NetworkFiles",
+    "free_port_base",
+    "network_status",
+    "start_background",
+    "stop_background",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NetworkFiles:
+    """Where a network's state lives inside its state directory."""
+
+    state_dir: Path
+
+    @property
+    def inventory(self) -> Path:
+        """The inventory every command reads."""
+        return self.state_dir / "inventory.yaml"
+
+    @property
+    def credentials(self) -> Path:
+        """Secrets (mode 0600)."""
+        return self.state_dir / "credentials.yaml"
+
+    @property
+    def host_key(self) -> Path:
+        """The devices' SSH host key."""
+        return self.state_dir / "ssh_host_key"
+
+    @property
+    def known_hosts(self) -> Path:
+        """known_hosts lines for every device's NETCONF port."""
+        return self.state_dir / "known_hosts"
+
+    @property
+    def pid(self) -> Path:
+        """PID of the background runtime."""
+        return self.state_dir / "network.pid"
+
+    @property
+    def ready(self) -> Path:
+        """Written (JSON) once every agent listens."""
+        return self.state_dir / "network.ready"
+
+    @property
+    def log(self) -> Path:
+        """The background runtime's log."""
+        return self.state_dir / "network.log"
+
+    @property
+    def telemetry(self) -> Path:
+        """Default telemetry store."""
+        return self.state_dir / "telemetry.sqlite"
+
+
+def _check_port_free(port: int, kind: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, kind) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise PortInUseError(
+                f"{what} port {port} on 127.0.0.1 is already in use; stop what holds it "
+                "('netgpt net down' if it is an earlier network) or choose other ports with "
+                "--netconf-port-base / --snmp-port-base"
+            ) from None
+
+
+def free_port_base(count: int, *, start: int = 20000, kind: int = socket.SOCK_STREAM) -> int:
+    """The first base port >= ``start`` with ``count`` consecutive free ports (TCP or UDP)."""
+    base = start
+    while base + count < 65000:
+        try:
+            for p in range(base, base + count):
+                _check_port_free(p, kind, "probe")
+            return base
+        except PortInUseError:
+            base += count + 7
+    raise NetworkRuntimeError(f"no {count} consecutive free ports found above {start}")
+
+
+class EmbeddedNetwork:
+    """An emulated network on loopback: devices backed by the twin, agents on real sockets."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        state_dir: Path,
+        *,
+        traffic: TrafficModel | None,
+        netconf_port_base: int = 8300,
+        snmp_port_base: int = 16100,
+        tick_s: float = 1.0,
+        credentials: Credentials | None = None,
+    ) -> None:
+        self.topology = topology
+        self.files = NetworkFiles(state_dir)
+        self.netconf_port_base = netconf_port_base
+        self.snmp_port_base = snmp_port_base
+        self.tick_s = tick_s
+        self.live = LiveNetwork(topology, traffic)
+        self.credentials = credentials
+        self.devices: dict[str, Device] = {}
+        self._netconf: list[NetconfAgent] = []
+        self._snmp: SnmpAgentPool | None = None
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self.inventory: Inventory | None = None
+
+    def ports(self) -> dict[str, tuple[int, int]]:
+        """(NETCONF port, SNMP port) for each device."""
+        return {
+            d: (self.netconf_port_base + i, self.snmp_port_base + i)
+            for i, d in enumerate(self.topology.devices)
+        }
+
+    def start(self) -> Inventory:
+        """Start every agent, write inventory and credentials; return the inventory.
+
+        Fails before starting anything if a port is taken; on any later failure stops what it
+        started.
+        """
+        ports = self.ports()
+        for nc, sn in ports.values():
+            _check_port_free(nc, socket.SOCK_STREAM, "NETCONF")
+            _check_port_free(sn, socket.SOCK_DGRAM, "SNMP")
+        self.files.state_dir.mkdir(parents=True, exist_ok=True)
+        host_key = self._host_key()
+        if self.credentials is None:
+            self.credentials = generate_credentials(known_hosts=self.files.known_hosts)
+        creds = self.credentials
+        save_credentials(self.files.credentials, {"default": creds})
+        try:
+            self._snmp = SnmpAgentPool()
+            for name in self.topology.devices:
+                node = self.topology.graph.nodes[name]
+                device = Device(
+                    name,
+                    self.live.configs()[name],
+                    self.live,
+                    system=SystemGroup(
+                        descr=f"NetGPT emulated router {name} ({self.topology.name})",
+                        location=str(node.get("site", "")),
+                    ),
+                    on_event=lambda dev, msg: log.info("%s: %s", dev, msg),
+                )
+                self.devices[name] = device
+                nc_port, snmp_port = ports[name]
+                agent = NetconfAgent(
+                    device, port=nc_port, host_key=host_key, credentials=creds.netconf
+                )
+                agent.start()
+                self._netconf.append(agent)
+                self._snmp.add(device, port=snmp_port, credentials=creds.snmp)
+            self._snmp.start()
+        except BaseException:
+            self.stop()
+            raise
+        self._write_known_hosts(host_key)
+        self.inventory = Inventory(
+            network=self.topology.name,
+            backend="embedded",
+            topology=self.topology.name,
+            credentials_file=self.files.credentials,
+            runtime_pid=os.getpid(),
+            devices=[
+                DeviceEntry(
+                    name=d,
+                    host="127.0.0.1",
+                    netconf_port=ports[d][0],
+                    snmp_port=ports[d][1],
+                    credentials="default",
+                    role=str(self.topology.graph.nodes[d].get("role", "router")),
+                    site=str(self.topology.graph.nodes[d].get("site", d)),
+                )
+                for d in self.topology.devices
+            ],
+            links=[
+                LinkEntry(a=lk.a, a_interface=lk.a_interface, b=lk.b, b_interface=lk.b_interface,
+                          capacity_mbps=lk.capacity_mbps)
+                for lk in self.topology.links()
+            ],
+        )
+        self.inventory.save(self.files.inventory)
+        self._ticker = threading.Thread(target=self._tick, name="traffic-ticker", daemon=True)
+        self._ticker.start()
+        return self.inventory
+
+    def _host_key(self) -> paramiko.PKey:
+        path = self.files.host_key
+        if path.is_file():
+            return paramiko.RSAKey.from_private_key_file(str(path))
+        key = paramiko.RSAKey.generate(2048)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            key.write_private_key(fh)
+        return key
+
+    def _write_known_hosts(self, key: paramiko.PKey) -> None:
+        lines = [
+            f"[127.0.0.1]:{nc} {key.get_name()} {key.get_base64()}"
+            for nc, _ in self.ports().values()
+        ]
+        self.files.known_hosts.write_text("\n".join(lines) + "\n")
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                self.live.recompute()
+            except Exception:  # keep the network alive; the log says what went wrong
+                log.exception("traffic tick failed")
+
+    def stop(self) -> None:
+        """Stop every agent and the ticker; free every port. Idempotent."""
+        self._stop.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=5)
+        for agent in self._netconf:
+            with contextlib.suppress(Exception):
+                agent.close()
+        self._netconf.clear()
+        if self._snmp is not None:
+            with contextlib.suppress(Exception):
+                self._snmp.close()
+            self._snmp = None
+        for device in self.devices.values():
+            device.close()
+
+    def __enter__(self) -> EmbeddedNetwork:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ------------------------------------------------------------------------------------------
+# background process management
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # a zombie child of ours counts as gone
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def _read_pid(files: NetworkFiles) -> int | None:
+    try:
+        return int(files.pid.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def start_background(
+    topology_spec: str,
+    state_dir: Path,
+    *,
+    netconf_port_base: int,
+    snmp_port_base: int,
+    traffic: str = "diurnal",
+    time_scale: float = 1.0,
+    peak_utilization: float = 0.5,
+    timeout_s: float = 20.0,
+) -> Inventory:
+    """Start the network as a detached process and wait until every agent listens."""
+    files = NetworkFiles(state_dir)
+    pid = _read_pid(files)
+    if pid is not None and _pid_alive(pid):
+        raise NetworkRuntimeError(
+            f"a network is already running from {state_dir} (pid {pid}); run 'netgpt net down' "
+            "first or use another --state-dir"
+        )
+    state_dir.mkdir(parents=True, exist_ok=True)
+    for stale in (files.ready, files.pid):
+        stale.unlink(missing_ok=True)
+    cmd = [
+        sys.executable, "-m", "netgpt.sim_networks.serve",
+        "--topo", topology_spec,
+        "--state-dir", str(state_dir),
+        "--netconf-port-base", str(netconf_port_base),
+        "--snmp-port-base", str(snmp_port_base),
+        "--traffic", traffic,
+        "--time-scale", str(time_scale),
+        "--peak-utilization", str(peak_utilization),
+    ]
+    with open(files.log, "wb") as logf:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+            start_new_session=True, close_fds=True,
+        )
+    files.pid.write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if files.ready.is_file():
+            return Inventory.load(files.inventory)
+        code = proc.poll()
+        if code is not None:
+            files.pid.unlink(missing_ok=True)
+            raise NetworkRuntimeError(_failure_text(files, code))
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    files.pid.unlink(missing_ok=True)
+    raise NetworkRuntimeError(
+        f"the network did not become ready within {timeout_s:.0f} s; see {files.log}"
+    )
+
+
+def _failure_text(files: NetworkFiles, code: int) -> str:
+    try:
+        lines = [ln for ln in files.log.read_text().splitlines() if ln.strip()]
+    except FileNotFoundError:
+        lines = []
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    detail = errors[-1].removeprefix("error:").strip() if errors else "\n".join(lines[-5:])
+    return f"the network failed to start (exit {code}): {detail}"
+
+
+def stop_background(state_dir: Path, *, timeout_s: float = 10.0) -> int | None:
+    """End the network started from ``state_dir`` (by its PID only); return that PID.
+
+    Returns ``None`` when no network was running there. Removes the runtime files it wrote
+    (PID, ready marker, inventory, credentials, keys) but keeps the telemetry store and log.
+    """
+    files = NetworkFiles(state_dir)
+    pid = _read_pid(files)
+    if pid is None:
+        return None
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            while _pid_alive(pid):
+                time.sleep(0.05)
+    for path in (files.pid, files.ready, files.inventory, files.credentials, files.known_hosts,
+                 files.host_key):
+        path.unlink(missing_ok=True)
+    return pid
+
+
+def network_status(state_dir: Path) -> dict[str, object]:
+    """Whether a network runs from ``state_dir``, its PID, and which agent ports listen."""
+    files = NetworkFiles(state_dir)
+    pid = _read_pid(files)
+    running = pid is not None and _pid_alive(pid)
+    out: dict[str, object] = {"state_dir": str(state_dir), "pid": pid, "running": running}
+    if running and files.ready.is_file():
+        out.update(json.loads(files.ready.read_text()))
+    return out

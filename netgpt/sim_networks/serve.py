@@ -1,0 +1,78 @@
+"""Entry point of the background network process (``python -m netgpt.sim_networks.serve``).
+
+Started by ``netgpt net up``; runs until SIGTERM/SIGINT, then stops every agent it started.
+Errors are printed as one ``error: ...`` line, which ``net up`` shows to the operator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from netgpt.errors import NetGPTError
+from netgpt.sim_networks.runtime import EmbeddedNetwork, NetworkFiles
+from netgpt.sim_networks.topology import build_topology
+from netgpt.sim_networks.traffic import traffic_model
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the network until a termination signal."""
+    parser = argparse.ArgumentParser(prog="netgpt-network")
+    parser.add_argument("--topo", required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--netconf-port-base", type=int, default=8300)
+    parser.add_argument("--snmp-port-base", type=int, default=16100)
+    parser.add_argument("--traffic", default="diurnal")
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--peak-utilization", type=float, default=0.5)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    started = time.perf_counter()
+    try:
+        topology = build_topology(args.topo)
+        options: dict[str, float] = {"time_scale": args.time_scale}
+        if args.traffic == "diurnal":
+            options["peak_utilization"] = args.peak_utilization
+        traffic = traffic_model(args.traffic, topology, **options)
+        network = EmbeddedNetwork(
+            topology,
+            args.state_dir,
+            traffic=traffic,
+            netconf_port_base=args.netconf_port_base,
+            snmp_port_base=args.snmp_port_base,
+        )
+        network.start()
+    except NetGPTError as exc:
+        print(f"error: {exc}", flush=True)
+        return 2
+    files = NetworkFiles(args.state_dir)
+    files.ready.write_text(
+        json.dumps(
+            {
+                "topology": topology.name,
+                "devices": len(topology.devices),
+                "startup_s": round(time.perf_counter() - started, 3),
+            }
+        )
+    )
+    print(f"network {topology.name} up: {len(topology.devices)} devices", flush=True)
+    try:
+        stop.wait()
+    finally:
+        network.stop()
+        files.ready.unlink(missing_ok=True)
+    print("network stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

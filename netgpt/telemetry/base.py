@@ -1,0 +1,88 @@
+"""Typed telemetry rows that cross module borders, and the store contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import pandas as pd
+
+__all__ = ["CounterSample", "RateSample", "TelemetryStore"]
+
+
+@dataclass(frozen=True)
+class CounterSample:
+    """Raw interface counters read from a device at ``timestamp`` (epoch seconds).
+
+    ``counter_bits`` is 64 for ifHC* counters, 32 for ifIn/OutOctets. ``sys_uptime_s`` lets the
+    rate computation notice agent restarts (counters reset).
+    """
+
+    device: str
+    interface: str
+    if_index: int
+    timestamp: float
+    in_octets: int
+    out_octets: int
+    speed_mbps: float
+    oper_up: bool
+    admin_up: bool
+    sys_uptime_s: float
+    counter_bits: int = 64
+
+
+@dataclass(frozen=True)
+class RateSample:
+    """Interface rates over the interval ending at ``timestamp``.
+
+    Utilizations are fractions of ``speed_mbps`` (0.0 when the speed is unknown). ``note`` says
+    why a sample is special: ``"wrap"`` (a counter wrapped), ``"gap"`` (samples were missed; the
+    rate is the average over the whole gap).
+    """
+
+    device: str
+    interface: str
+    timestamp: float
+    interval_s: float
+    in_mbps: float
+    out_mbps: float
+    speed_mbps: float
+    oper_up: bool
+    note: str = ""
+
+    @property
+    def in_utilization(self) -> float:
+        """Inbound load as a fraction of the interface speed."""
+        return self.in_mbps / self.speed_mbps if self.speed_mbps > 0 else 0.0
+
+    @property
+    def out_utilization(self) -> float:
+        """Outbound load as a fraction of the interface speed."""
+        return self.out_mbps / self.speed_mbps if self.speed_mbps > 0 else 0.0
+
+
+class TelemetryStore(Protocol):
+    """Where samples go and how models and the UI read them back."""
+
+    def add_counters(self, samples: Iterable[CounterSample]) -> None:
+        """Store raw counter samples."""
+        ...
+
+    def add_rates(self, samples: Iterable[RateSample]) -> None:
+        """Store computed rates."""
+        ...
+
+    def rates_frame(
+        self,
+        *,
+        device: str | None = None,
+        interface: str | None = None,
+        since: float | None = None,
+    ) -> pd.DataFrame:
+        """Rates as a DataFrame (columns: time, device, interface, in_mbps, out_mbps, ...)."""
+        ...
+
+    def close(self) -> None:
+        """Release the store's resources."""
+        ...

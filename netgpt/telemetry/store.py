@@ -1,0 +1,119 @@
+"""SQLite telemetry store (the default), served as pandas DataFrames."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable
+from dataclasses import astuple
+from pathlib import Path
+
+import pandas as pd
+
+from netgpt.errors import ConfigError
+from netgpt.telemetry.base import CounterSample, RateSample
+
+__all__ = ["SqliteTelemetryStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS counters (
+    device TEXT NOT NULL, interface TEXT NOT NULL, if_index INTEGER NOT NULL, time REAL NOT NULL,
+    in_octets INTEGER NOT NULL, out_octets INTEGER NOT NULL, speed_mbps REAL NOT NULL,
+    oper_up INTEGER NOT NULL, admin_up INTEGER NOT NULL, sys_uptime_s REAL NOT NULL,
+    counter_bits INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS counters_dev_time ON counters (device, interface, time);
+CREATE TABLE IF NOT EXISTS rates (
+    device TEXT NOT NULL, interface TEXT NOT NULL, time REAL NOT NULL, interval_s REAL NOT NULL,
+    in_mbps REAL NOT NULL, out_mbps REAL NOT NULL, speed_mbps REAL NOT NULL,
+    oper_up INTEGER NOT NULL, note TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rates_dev_time ON rates (device, interface, time);
+CREATE INDEX IF NOT EXISTS rates_time ON rates (time);
+"""
+
+_RATE_COLUMNS = [
+    "device", "interface", "time", "interval_s", "in_mbps", "out_mbps", "speed_mbps", "oper_up",
+    "note",
+]
+
+
+class SqliteTelemetryStore:
+    """Counter and rate samples in one SQLite file (``:memory:`` for tests).
+
+    Safe to share between threads (one connection, serialized by a lock; WAL for files).
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False)
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"telemetry store {self.path!r} is not a usable SQLite file ({exc}); "
+                "remove it or choose another --store path"
+            ) from exc
+        self._lock = threading.Lock()
+
+    def add_counters(self, samples: Iterable[CounterSample]) -> None:
+        """Store raw counter samples."""
+        rows = [astuple(s) for s in samples]
+        with self._lock:
+            self._db.executemany("INSERT INTO counters VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._db.commit()
+
+    def add_rates(self, samples: Iterable[RateSample]) -> None:
+        """Store computed rates."""
+        rows = [astuple(s) for s in samples]
+        with self._lock:
+            self._db.executemany("INSERT INTO rates VALUES (?,?,?,?,?,?,?,?,?)", rows)
+            self._db.commit()
+
+    def rates_frame(
+        self,
+        *,
+        device: str | None = None,
+        interface: str | None = None,
+        since: float | None = None,
+    ) -> pd.DataFrame:
+        """Rates as a DataFrame with a UTC ``timestamp`` column and utilization columns."""
+        where, args = [], []
+        for column, value in (("device", device), ("interface", interface)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since)
+        sql = "SELECT * FROM rates" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY time, device, interface", args).fetchall()
+        frame = pd.DataFrame(rows, columns=_RATE_COLUMNS)
+        frame["oper_up"] = frame["oper_up"].astype(bool)
+        frame["timestamp"] = pd.to_datetime(frame["time"], unit="s", utc=True)
+        speed = frame["speed_mbps"].where(frame["speed_mbps"] > 0)
+        frame["in_utilization"] = (frame["in_mbps"] / speed).fillna(0.0)
+        frame["out_utilization"] = (frame["out_mbps"] / speed).fillna(0.0)
+        return frame
+
+    def latest_rates(self) -> pd.DataFrame:
+        """The newest rate row of every interface."""
+        frame = self.rates_frame()
+        if frame.empty:
+            return frame
+        return frame.sort_values("time").groupby(["device", "interface"], as_index=False).last()
+
+    def counters_count(self) -> int:
+        """How many counter rows are stored."""
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM counters").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._db.close()
