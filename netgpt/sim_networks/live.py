@@ -16,7 +16,7 @@ from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigValidationError
 from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
 from netgpt.sim_networks.traffic import TrafficModel
-from netgpt.sim_networks.twin import DigitalTwin, LoadReport
+from netgpt.sim_networks.twin import DigitalTwin, LoadReport, TrafficMatrix
 from netgpt.yang_xml import InterfaceState
 
 __all__ = ["LiveNetwork"]
@@ -99,7 +99,8 @@ class LiveNetwork:
             configured = {i.name: i for i in cfg.interfaces}
             out = []
             for name, peer in self.topology.interfaces(device):
-                enabled = configured[name].enabled if name in configured else True
+                # an interface missing from the config is not configured: down (as in the twin)
+                enabled = configured[name].enabled if name in configured else False
                 oper = enabled and (peer is None or self._peer_enabled(device, peer))
                 c = self._counters[(device, name)]
                 out.append(
@@ -124,7 +125,7 @@ class LiveNetwork:
         for itf in self._configs[peer].interfaces:
             if itf.name == peer_itf:
                 return itf.enabled
-        return True
+        return False
 
     def configs(self) -> Mapping[str, DeviceConfig]:
         """The effective config of every device."""
@@ -164,14 +165,12 @@ class LiveNetwork:
         with self._lock:
             self.advance()
             twin = DigitalTwin(self.topology, self._configs)
-            if self.traffic is None:
-                from netgpt.sim_networks.twin import TrafficMatrix
-
-                matrix = TrafficMatrix(demands=())
-            else:
-                matrix = self.traffic.matrix_at(self.sim_time())
+            matrix = (
+                TrafficMatrix(()) if self.traffic is None
+                else self.traffic.matrix_at(self.sim_time())
+            )
             report = twin.evaluate(matrix)
             self._report = report
             for key, c in self._counters.items():
-                ingress, egress = report.interface_load_mbps(*key)
-                c.in_mbps, c.out_mbps = ingress, egress
+                load = report.interface(*key)
+                c.in_mbps, c.out_mbps = load.ingress_mbps, load.egress_mbps

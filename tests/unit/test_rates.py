@@ -1,0 +1,103 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from netgpt.telemetry.base import CounterSample
+from netgpt.telemetry.rates import CounterRateTracker, counter_delta
+from netgpt.telemetry.store import SqliteTelemetryStore
+
+pytestmark = pytest.mark.unit
+
+
+def sample(t, i, o, *, uptime=None, bits=64, device="r1", itf="eth1"):
+    return CounterSample(device=device, interface=itf, if_index=2, timestamp=t, in_octets=i,
+                         out_octets=o, speed_mbps=1000.0, oper_up=True, admin_up=True,
+                         sys_uptime_s=uptime if uptime is not None else t, counter_bits=bits)
+
+
+def test_rate_from_two_samples():
+    tr = CounterRateTracker(expected_interval_s=10)
+    assert tr.update([sample(0, 0, 0)]) == []
+    (r,) = tr.update([sample(10, 125_000_000, 250_000_000)])
+    assert r.in_mbps == pytest.approx(100.0) and r.out_mbps == pytest.approx(200.0)
+    assert r.out_utilization == pytest.approx(0.2) and r.note == ""
+
+
+def test_32bit_wrap_is_counted():
+    tr = CounterRateTracker(expected_interval_s=10)
+    top = 2**32 - 1000
+    tr.update([sample(0, top, 0, bits=32)])
+    (r,) = tr.update([sample(10, 24_000, 0, bits=32)])
+    assert r.in_mbps == pytest.approx(25_000 * 8 / 10 / 1e6)
+    assert "wrap" in r.note
+
+
+def test_agent_restart_skips_interval_and_rebaselines():
+    tr = CounterRateTracker(expected_interval_s=10)
+    tr.update([sample(0, 10_000_000, 0, uptime=500)])
+    assert tr.update([sample(10, 1000, 0, uptime=3)]) == []
+    assert tr.resets == 1
+    (r,) = tr.update([sample(20, 1000 + 1_250_000, 0, uptime=13)])
+    assert r.in_mbps == pytest.approx(1.0)
+
+
+def test_64bit_counter_going_back_is_a_reset_not_a_wrap():
+    assert counter_delta(1000, 10, 64) is None
+    assert counter_delta(2**32 - 10, 10, 32) == (20, True)
+
+
+def test_missed_samples_average_over_the_gap():
+    tr = CounterRateTracker(expected_interval_s=10)
+    tr.update([sample(0, 0, 0)])
+    (r,) = tr.update([sample(40, 500_000_000, 0)])
+    assert r.interval_s == 40 and r.in_mbps == pytest.approx(100.0) and r.note == "gap"
+
+
+def test_duplicate_and_out_of_order_samples_ignored():
+    tr = CounterRateTracker(expected_interval_s=10)
+    tr.update([sample(10, 100, 0)])
+    assert tr.update([sample(10, 100, 0), sample(5, 50, 0)]) == []
+    (r,) = tr.update([sample(20, 100 + 1_250_000, 0)])
+    assert r.in_mbps == pytest.approx(1.0)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**9), min_size=2, max_size=30))
+def test_total_octets_preserved_across_32bit_wraps(increments):
+    """Summing rate*interval over samples gives back every octet counted, wraps included."""
+    tr = CounterRateTracker(expected_interval_s=1)
+    total, t, out = 0, 0.0, []
+    tr.update([sample(t, 0, 0, bits=32)])
+    for inc in increments:
+        total += inc
+        t += 1
+        out += tr.update([sample(t, total % 2**32, 0, bits=32)])
+    assert sum(r.in_mbps * 1e6 / 8 * r.interval_s for r in out) == pytest.approx(total, rel=1e-9,
+                                                                                abs=1e-3)
+
+
+def test_store_round_trip_as_frames(tmp_path):
+    store = SqliteTelemetryStore(tmp_path / "t.sqlite")
+    tr = CounterRateTracker(expected_interval_s=10)
+    rows = [sample(0, 0, 0), sample(0, 0, 0, itf="eth2")]
+    store.add_counters(rows)
+    tr.update(rows)
+    later = [sample(10, 125_000_000, 0), sample(10, 0, 12_500_000, itf="eth2")]
+    store.add_counters(later)
+    store.add_rates(tr.update(later))
+    frame = store.rates_frame()
+    assert list(frame["interface"]) == ["eth1", "eth2"]
+    assert frame.loc[frame.interface == "eth1", "in_utilization"].item() == pytest.approx(0.1)
+    assert store.rates_frame(interface="eth2")["out_mbps"].item() == pytest.approx(10.0)
+    assert store.rates_frame(since=11).empty
+    assert len(store.latest_rates()) == 2
+    assert store.counters_count() == 4
+    store.close()
+
+
+def test_store_refuses_a_non_sqlite_file(tmp_path):
+    from netgpt.errors import ConfigError
+
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("this is not a database" * 100)
+    with pytest.raises(ConfigError, match="not a usable SQLite"):
+        SqliteTelemetryStore(bad)
