@@ -39,8 +39,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 StateDir = Annotated[
     Path | None,
-    typer.Option("--state-dir", help="Where the network keeps inventory and keys "
-                 "[default: $NETGPT_STATE_DIR or ./.netgpt]."),
+    typer.Option(
+        "--state-dir",
+        help="Where the network keeps inventory and keys "
+        "[default: $NETGPT_STATE_DIR or ./.netgpt].",
+    ),
 ]
 InventoryOpt = Annotated[
     Path | None,
@@ -80,18 +83,26 @@ def _inventory(inventory: Path | None, state_dir: Path | None) -> Inventory:
 @net_app.command("up")
 @_friendly
 def net_up(
-    topo: Annotated[str, typer.Option("--topo", "-t", help="abilene, campus, linear,N, "
-                                      "tree,D,F, or a .json/.graphml file.")] = "abilene",
+    topo: Annotated[
+        str,
+        typer.Option(
+            "--topo", "-t", help="abilene, campus, linear,N, tree,D,F, or a .json/.graphml file."
+        ),
+    ] = "abilene",
     state_dir: StateDir = None,
-    netconf_port_base: Annotated[int, typer.Option(help="NETCONF port of the first device; "
-                                                   "the others follow.")] = 8300,
-    snmp_port_base: Annotated[int, typer.Option(help="SNMP (UDP) port of the first device.")]
-    = 16100,
+    netconf_port_base: Annotated[
+        int, typer.Option(help="NETCONF port of the first device; the others follow.")
+    ] = 8300,
+    snmp_port_base: Annotated[
+        int, typer.Option(help="SNMP (UDP) port of the first device.")
+    ] = 16100,
     traffic: Annotated[str, typer.Option(help="diurnal or abilene-replay.")] = "diurnal",
-    time_scale: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second.")]
-    = 1.0,
-    peak_utilization: Annotated[float, typer.Option(help="Busiest link's load at the diurnal "
-                                                    "peak (diurnal traffic).")] = 0.5,
+    time_scale: Annotated[
+        float, typer.Option(help="Simulated seconds per wall-clock second.")
+    ] = 1.0,
+    peak_utilization: Annotated[
+        float, typer.Option(help="Busiest link's load at the diurnal peak (diurnal traffic).")
+    ] = 0.5,
 ) -> None:
     """Start the emulated network in the background: NETCONF + SNMP per device on 127.0.0.1."""
     from netgpt.sim_networks.runtime import start_background
@@ -114,8 +125,9 @@ def net_up(
     for col in ("device", "role", "site", "NETCONF", "SNMP"):
         table.add_column(col)
     for d in inv.devices:
-        table.add_row(d.name, d.role, d.site, f"{d.host}:{d.netconf_port}",
-                      f"{d.host}:{d.snmp_port}/udp")
+        table.add_row(
+            d.name, d.role, d.site, f"{d.host}:{d.netconf_port}", f"{d.host}:{d.snmp_port}/udp"
+        )
     console.print(table)
     console.print(f"inventory: {sd / 'inventory.yaml'}   stop with: netgpt net down")
 
@@ -150,8 +162,9 @@ def net_status(state_dir: StateDir = None) -> None:
 
     async def probe() -> list[tuple[str, bool, str]]:
         async def one(d: Any) -> tuple[str, bool, str]:
-            client = SnmpClient(d.host, d.snmp_port, inv.credentials_for(d).snmp,
-                                device_name=d.name, timeout_s=1.0)
+            client = SnmpClient(
+                d.host, d.snmp_port, inv.credentials_for(d).snmp, device_name=d.name, timeout_s=1.0
+            )
             try:
                 info = await client.system()
                 return d.name, True, f"up {info.uptime_s:.0f} s"
@@ -183,46 +196,22 @@ def net_status(state_dir: StateDir = None) -> None:
 # telemetry
 
 
-def _utilization_table(inv: Inventory, latest: dict[tuple[str, str], Any], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("link", "capacity", "a→b Mbit/s", "a→b util", "b→a Mbit/s", "b→a util", "state"):
-        table.add_column(col, justify="right" if col not in ("link", "state") else "left")
-    rows = []
-    for lk in inv.links:
-        a = latest.get((lk.a, lk.a_interface))
-        b = latest.get((lk.b, lk.b_interface))
-        if a is None or b is None:
-            continue
-        ab, ba = a.out_mbps, b.out_mbps
-        rows.append((max(ab, ba) / lk.capacity_mbps, lk, ab, ba, a.oper_up and b.oper_up))
-    for util, lk, ab, ba, up in sorted(rows, key=lambda r: -r[0]):
-        colour = "red" if util >= 0.8 else "yellow" if util >= 0.6 else "green"
-        table.add_row(
-            f"{lk.a}:{lk.a_interface} - {lk.b}:{lk.b_interface}",
-            f"{lk.capacity_mbps:,.0f}",
-            f"{ab:,.1f}",
-            f"[{colour}]{ab / lk.capacity_mbps:6.1%}[/]",
-            f"{ba:,.1f}",
-            f"[{colour}]{ba / lk.capacity_mbps:6.1%}[/]",
-            "up" if up else "[red]DOWN[/]",
-        )
-    return table
-
-
 @telemetry_app.command("watch")
 @_friendly
 def telemetry_watch(
     inventory: InventoryOpt = None,
     state_dir: StateDir = None,
     interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 2.0,
-    rounds: Annotated[int, typer.Option(help="Stop after this many polls (0: until Ctrl-C).")]
-    = 0,
-    store: Annotated[Path | None, typer.Option(help="SQLite store [default: "
-                                               "STATE_DIR/telemetry.sqlite].")] = None,
+    rounds: Annotated[int, typer.Option(help="Stop after this many polls (0: until Ctrl-C).")] = 0,
+    store: Annotated[
+        Path | None, typer.Option(help="SQLite store [default: STATE_DIR/telemetry.sqlite].")
+    ] = None,
 ) -> None:
     """Poll every device's counters over SNMP and show live link utilization."""
+    from netgpt.render import utilization_table
     from netgpt.telemetry.poller import PollRound, TelemetryPoller
     from netgpt.telemetry.store import SqliteTelemetryStore
+    from netgpt.telemetry.views import link_utilizations
 
     if interval <= 0:
         raise typer.BadParameter(f"--interval must be positive, got {interval}")
@@ -232,16 +221,18 @@ def telemetry_watch(
 
     async def main() -> None:
         poller = TelemetryPoller(inv, db, interval_s=interval)
-        with Live(Table(title="waiting for the second poll..."), console=console,
-                  auto_refresh=False) as live:
+        with Live(
+            Table(title="waiting for the second poll..."), console=console, auto_refresh=False
+        ) as live:
 
             def show(r: PollRound) -> None:
                 for s in r.rates:
                     latest[(s.device, s.interface)] = s
                 failed = f", no answer from {sorted(r.failed)}" if r.failed else ""
-                live.update(_utilization_table(
-                    inv, latest, f"{inv.network}: link utilization (poll {r.duration_s * 1000:.0f}"
-                    f" ms{failed})"), refresh=True)
+                title = (
+                    f"{inv.network}: link utilization (poll {r.duration_s * 1000:.0f} ms{failed})"
+                )
+                live.update(utilization_table(link_utilizations(inv, latest), title), refresh=True)
 
             try:
                 await poller.run(rounds=(rounds + 1) if rounds else None, on_round=show)
@@ -280,8 +271,9 @@ def telemetry_poll(
                 rounds=rounds,
                 on_round=lambda r: console.print(
                     f"poll: {len(r.counters)} counters, {len(r.rates)} rates, "
-                    f"{r.duration_s * 1000:.1f} ms" + (f", failed {sorted(r.failed)}"
-                                                       if r.failed else "")),
+                    f"{r.duration_s * 1000:.1f} ms"
+                    + (f", failed {sorted(r.failed)}" if r.failed else "")
+                ),
             )
         finally:
             await poller.aclose()
@@ -301,8 +293,10 @@ def telemetry_poll(
 @_friendly
 def demo(
     topo: Annotated[str, typer.Option("--topo", "-t", help="Topology to run.")] = "abilene",
-    keep_state: Annotated[Path | None, typer.Option(help="Keep the demo's state directory "
-                                                    "here instead of a temporary one.")] = None,
+    keep_state: Annotated[
+        Path | None,
+        typer.Option(help="Keep the demo's state directory here instead of a temporary one."),
+    ] = None,
 ) -> None:
     """Run the main job end to end on the embedded network (no root, no model server)."""
     from netgpt.demo import run_demo

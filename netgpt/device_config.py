@@ -59,7 +59,9 @@ class IPProtocol(StrEnum):
         for proto in cls:
             if proto.number == number:
                 return proto
-        raise ValueError(f"unsupported IP protocol number {number}; use 1 (icmp), 6 (tcp) or 17 (udp)")
+        raise ValueError(
+            f"unsupported IP protocol number {number}; use 1 (icmp), 6 (tcp) or 17 (udp)"
+        )
 
 
 class PortRange(BaseModel):
@@ -190,7 +192,11 @@ class StaticRoute(BaseModel):
 
     @model_validator(mode="after")
     def _one_next_hop(self) -> Self:
-        kinds = [self.next_hop_address is not None, self.outgoing_interface is not None, self.discard]
+        kinds = [
+            self.next_hop_address is not None,
+            self.outgoing_interface is not None,
+            self.discard,
+        ]
         if sum(kinds) != 1:
             raise ValueError(
                 f"static route {self.prefix} needs exactly one of next-hop-address, "

@@ -1,7 +1,8 @@
 """The one exception tree of NetGPT.
 
 Every error the project raises derives from :class:`NetGPTError`. Library errors (ncclient, pysnmp,
-paramiko, lxml, networkx) are translated at the module that calls the library, with ``raise ... from``.
+paramiko, lxml, networkx) are translated at the module that calls the library, with
+``raise ... from``.
 Each message names the bad value and says what to do.
 
 ::

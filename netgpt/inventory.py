@@ -205,7 +205,9 @@ def load_credentials(path: Path) -> dict[str, Credentials]:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML (line {getattr(exc, 'problem_mark', '?')})") from None
+        raise ConfigError(
+            f"{path}: not valid YAML (line {getattr(exc, 'problem_mark', '?')})"
+        ) from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of reference -> credentials")
     out: dict[str, Credentials] = {}

@@ -1,6 +1,7 @@
 """Contracts of the device side of the wire.
 
-A device agent (NETCONF + SNMP front) keeps datastores in a :class:`~netgpt.sim_networks.device.Device`;
+A device agent (NETCONF + SNMP front) keeps datastores in a
+:class:`~netgpt.sim_networks.device.Device`;
 what makes committed configuration real, and what reports live interface state, is a
 :class:`DeviceBackend`: the digital twin's live state in the embedded network, a Linux network
 namespace in the lab. Nothing above ``tools`` imports this module.

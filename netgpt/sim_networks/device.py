@@ -2,7 +2,8 @@
 
 The NETCONF and SNMP fronts of a device agent share one :class:`Device`. It implements the
 datastore semantics of RFC 6241 (``running`` + ``candidate``, ``lock``/``unlock``,
-``discard-changes``, ``validate``, ``commit`` with ``confirmed`` / ``confirm-timeout`` / ``persist``,
+``discard-changes``, ``validate``, ``commit`` with ``confirmed`` / ``confirm-timeout`` /
+``persist``,
 ``cancel-commit``); what makes a committed config real is the injected
 :class:`~netgpt.sim_networks.base.DeviceBackend`. Thread-safe: NETCONF sessions run in threads and
 the SNMP agent in an event loop thread.
@@ -206,6 +207,10 @@ class Device:
         with self._lock:
             self._backend.validate(self.name, self.config(datastore))
 
+    def check(self, config: DeviceConfig) -> None:
+        """Check a config that is in no datastore (``<validate>`` of an inline ``<config>``)."""
+        self._backend.validate(self.name, config)
+
     def commit(
         self,
         session: int,
@@ -249,7 +254,8 @@ class Device:
                 )
             if confirmed and not 1 <= confirm_timeout_s <= MAX_CONFIRM_TIMEOUT_S:
                 raise DeviceOperationError(
-                    f"confirm-timeout {confirm_timeout_s} s is out of range 1..{MAX_CONFIRM_TIMEOUT_S}",
+                    f"confirm-timeout {confirm_timeout_s} s is out of range "
+                    f"1..{MAX_CONFIRM_TIMEOUT_S}",
                     tag="invalid-value",
                     path="/commit/confirm-timeout",
                 )
@@ -273,8 +279,10 @@ class Device:
                     timer=timer,
                 )
                 timer.start()
-                self._on_event(self.name, f"confirmed commit by session {session}, "
-                               f"timeout {confirm_timeout_s} s")
+                self._on_event(
+                    self.name,
+                    f"confirmed commit by session {session}, timeout {confirm_timeout_s} s",
+                )
             else:
                 self._on_event(self.name, f"commit by session {session}")
 
@@ -283,9 +291,7 @@ class Device:
         with self._lock:
             pending = self._pending
             if pending is None:
-                raise DeviceOperationError(
-                    "no confirmed commit is pending", tag="operation-failed"
-                )
+                raise DeviceOperationError("no confirmed commit is pending", tag="operation-failed")
             if pending.persist is not None and persist_id != pending.persist:
                 raise DeviceOperationError(
                     "the pending confirmed commit is persistent; give its persist-id",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigValidationError
-from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
+from netgpt.sim_networks.topology import Topology
 from netgpt.sim_networks.traffic import TrafficModel
 from netgpt.sim_networks.twin import DigitalTwin, LoadReport, TrafficMatrix
 from netgpt.yang_xml import InterfaceState
@@ -55,9 +55,7 @@ class LiveNetwork:
         self._configs: dict[str, DeviceConfig] = {
             d: topology.initial_config(d) for d in topology.devices
         }
-        self._physical = {
-            d: {name for name, _ in topology.interfaces(d)} for d in topology.devices
-        }
+        self._physical = {d: {name for name, _ in topology.interfaces(d)} for d in topology.devices}
         self._counters: dict[tuple[str, str], _Counter] = {
             (d, name): _Counter() for d in topology.devices for name, _ in topology.interfaces(d)
         }
@@ -166,7 +164,8 @@ class LiveNetwork:
             self.advance()
             twin = DigitalTwin(self.topology, self._configs)
             matrix = (
-                TrafficMatrix(()) if self.traffic is None
+                TrafficMatrix(())
+                if self.traffic is None
                 else self.traffic.matrix_at(self.sim_time())
             )
             report = twin.evaluate(matrix)

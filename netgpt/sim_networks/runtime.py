@@ -220,8 +220,13 @@ class EmbeddedNetwork:
                 for d in self.topology.devices
             ],
             links=[
-                LinkEntry(a=lk.a, a_interface=lk.a_interface, b=lk.b, b_interface=lk.b_interface,
-                          capacity_mbps=lk.capacity_mbps)
+                LinkEntry(
+                    a=lk.a,
+                    a_interface=lk.a_interface,
+                    b=lk.b,
+                    b_interface=lk.b_interface,
+                    capacity_mbps=lk.capacity_mbps,
+                )
                 for lk in self.topology.links()
             ],
         )
@@ -327,19 +332,32 @@ def start_background(
     for stale in (files.ready, files.pid):
         stale.unlink(missing_ok=True)
     cmd = [
-        sys.executable, "-m", "netgpt.sim_networks.serve",
-        "--topo", topology_spec,
-        "--state-dir", str(state_dir),
-        "--netconf-port-base", str(netconf_port_base),
-        "--snmp-port-base", str(snmp_port_base),
-        "--traffic", traffic,
-        "--time-scale", str(time_scale),
-        "--peak-utilization", str(peak_utilization),
+        sys.executable,
+        "-m",
+        "netgpt.sim_networks.serve",
+        "--topo",
+        topology_spec,
+        "--state-dir",
+        str(state_dir),
+        "--netconf-port-base",
+        str(netconf_port_base),
+        "--snmp-port-base",
+        str(snmp_port_base),
+        "--traffic",
+        traffic,
+        "--time-scale",
+        str(time_scale),
+        "--peak-utilization",
+        str(peak_utilization),
     ]
     with open(files.log, "wb") as logf:
         proc = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-            start_new_session=True, close_fds=True,
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
         )
     files.pid.write_text(f"{proc.pid}\n")
     deadline = time.monotonic() + timeout_s
@@ -388,8 +406,14 @@ def stop_background(state_dir: Path, *, timeout_s: float = 10.0) -> int | None:
             os.kill(pid, signal.SIGKILL)
             while _pid_alive(pid):
                 time.sleep(0.05)
-    for path in (files.pid, files.ready, files.inventory, files.credentials, files.known_hosts,
-                 files.host_key):
+    for path in (
+        files.pid,
+        files.ready,
+        files.inventory,
+        files.credentials,
+        files.known_hosts,
+        files.host_key,
+    ):
         path.unlink(missing_ok=True)
     return pid
 

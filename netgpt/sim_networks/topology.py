@@ -190,8 +190,13 @@ class Topology:
             "nodes": nodes,
             "links": links,
             "groups": [
-                {"name": g.name, "prefixes": list(g.prefixes), "device": g.device,
-                 "interface": g.interface, "kind": g.kind}
+                {
+                    "name": g.name,
+                    "prefixes": list(g.prefixes),
+                    "device": g.device,
+                    "interface": g.interface,
+                    "kind": g.kind,
+                }
                 for g in self.groups.values()
             ],
             "services": [
@@ -244,7 +249,9 @@ def _finish(
         try:
             net = next(subnets)
         except StopIteration:
-            raise TopologyError(f"topology {name!r} has more links than 10.255.0.0/16 holds") from None
+            raise TopologyError(
+                f"topology {name!r} has more links than 10.255.0.0/16 holds"
+            ) from None
         d["ports"] = {
             u: (f"eth{next_port[u]}", f"{net[0]}/31"),
             v: (f"eth{next_port[v]}", f"{net[1]}/31"),
@@ -286,8 +293,10 @@ def _finish(
 
 def _distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
     lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
-    h = (math.sin((lat2 - lat1) / 2) ** 2
-         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
     return 2 * 6371.0 * math.asin(math.sqrt(h))
 
 
@@ -352,11 +361,17 @@ def campus() -> Topology:
     for c in ("core1", "core2"):
         g.add_node(c, role="core", site="datacenter", location=loc, prefixes=())
     for d in ("dist1", "dist2", "dist3", "dist4"):
-        g.add_node(d, role="distribution", site="north" if d in ("dist1", "dist2") else "south",
-                   location=loc, prefixes=())
+        g.add_node(
+            d,
+            role="distribution",
+            site="north" if d in ("dist1", "dist2") else "south",
+            location=loc,
+            prefixes=(),
+        )
     for i in range(1, 9):
-        g.add_node(f"acc{i}", role="access", site="north" if i <= 4 else "south", location=loc,
-                   prefixes=())
+        g.add_node(
+            f"acc{i}", role="access", site="north" if i <= 4 else "south", location=loc, prefixes=()
+        )
     g.add_edge("core1", "core2", capacity_mbps=40_000.0, delay_ms=0.05, igp_cost=1)
     for c in ("core1", "core2"):
         for d in ("dist1", "dist2", "dist3", "dist4"):
@@ -404,7 +419,7 @@ def linear(n: int) -> Topology:
 
 def tree(depth: int, fanout: int) -> Topology:
     """A tree of routers ``depth`` levels below the root, ``fanout`` children each."""
-    if depth < 0 or fanout < 1 or (fanout**(depth + 1)) > 20_000:
+    if depth < 0 or fanout < 1 or (fanout ** (depth + 1)) > 20_000:
         raise TopologyError(
             f"tree,D,F needs D >= 0, F >= 1 and at most ~20000 nodes; got D={depth}, F={fanout}"
         )
@@ -414,9 +429,13 @@ def tree(depth: int, fanout: int) -> Topology:
         g.edges[u, v].update(capacity_mbps=1000.0, delay_ms=1.0, igp_cost=10)
     levels = nx.single_source_shortest_path_length(g, "t0")
     for node in g.nodes:
-        g.nodes[node].update(role="core" if levels[node] == 0 else
-                             ("access" if levels[node] == depth else "distribution"),
-                             site=node, location=(float(levels[node]), 0.0))
+        g.nodes[node].update(
+            role="core"
+            if levels[node] == 0
+            else ("access" if levels[node] == depth else "distribution"),
+            site=node,
+            location=(float(levels[node]), 0.0),
+        )
     return _finish(f"tree,{depth},{fanout}", g)
 
 
@@ -452,7 +471,7 @@ def build_topology(spec: str) -> Topology:
     if len(args) != _ARITY[name]:
         raise TopologyError(
             f"topology {name!r} takes {_ARITY[name]} integer parameter(s), got {spec!r}; "
-            f"e.g. {[t for t in topology_names() if t.startswith(name)][0]}"
+            f"e.g. {next(t for t in topology_names() if t.startswith(name))}"
         )
     try:
         ints = [int(a) for a in args]
@@ -525,8 +544,14 @@ def _from_json(raw: Any, *, default_name: str) -> Topology:
     services = []
     for i, s in enumerate(raw.get("services", [])):
         try:
-            services.append(Service(str(s["name"]), str(s.get("protocol", "tcp")),
-                                    tuple(int(p) for p in s.get("ports", ())), s.get("group")))
+            services.append(
+                Service(
+                    str(s["name"]),
+                    str(s.get("protocol", "tcp")),
+                    tuple(int(p) for p in s.get("ports", ())),
+                    s.get("group"),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise TopologyError(f"services[{i}] is malformed: {s!r}") from exc
     return _finish(str(raw.get("name", default_name)), g, groups, services)
@@ -567,8 +592,13 @@ def _from_graphml(graph: nx.Graph, *, default_name: str) -> Topology:
     for u, v, d in graph.edges(data=True):
         if u == v:
             raise TopologyError(f"edge {u}-{v} connects a node to itself")
-        g.add_edge(str(u), str(v), capacity_mbps=d.get("capacity_mbps", 1000.0),
-                   delay_ms=d.get("delay_ms", 1.0), igp_cost=d.get("igp_cost", 10))
+        g.add_edge(
+            str(u),
+            str(v),
+            capacity_mbps=d.get("capacity_mbps", 1000.0),
+            delay_ms=d.get("delay_ms", 1.0),
+            igp_cost=d.get("igp_cost", 10),
+        )
     groups_raw = graph.graph.get("groups")
     groups: list[Group] = []
     if groups_raw:

@@ -16,7 +16,7 @@ from netgpt.errors import DeviceError
 from netgpt.inventory import Inventory
 from netgpt.telemetry.base import CounterSample, RateSample, TelemetryStore
 from netgpt.telemetry.rates import CounterRateTracker
-from netgpt.tools.snmp import InterfaceCounters, SnmpClient
+from netgpt.tools.snmp import InterfaceCounters, SnmpManager
 
 __all__ = ["PollRound", "TelemetryPoller"]
 
@@ -68,8 +68,10 @@ class TelemetryPoller:
         self.interval_s = interval_s
         self.tracker = CounterRateTracker(expected_interval_s=interval_s)
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        # one SNMP engine per credentials reference (pysnmp keys v3 users by name)
+        self._managers: dict[str, SnmpManager] = {}
         self._clients = {
-            d.name: SnmpClient(
+            d.name: self._managers.setdefault(d.credentials, SnmpManager()).client(
                 d.host,
                 d.snmp_port,
                 inventory.credentials_for(d).snmp,
@@ -89,9 +91,7 @@ class TelemetryPoller:
         started = time.time()
         t0 = time.perf_counter()
         names = list(self._clients)
-        results = await asyncio.gather(
-            *(self._read(n) for n in names), return_exceptions=True
-        )
+        results = await asyncio.gather(*(self._read(n) for n in names), return_exceptions=True)
         round_ = PollRound(started=started, duration_s=0.0)
         for name, result in zip(names, results, strict=True):
             if isinstance(result, DeviceError):
@@ -137,6 +137,6 @@ class TelemetryPoller:
         return done
 
     async def aclose(self) -> None:
-        """Release the SNMP clients' transports."""
-        for client in self._clients.values():
-            await client.aclose()
+        """Release the SNMP engines' transports."""
+        for manager in self._managers.values():
+            await manager.aclose()

@@ -33,7 +33,14 @@ CREATE INDEX IF NOT EXISTS rates_time ON rates (time);
 """
 
 _RATE_COLUMNS = [
-    "device", "interface", "time", "interval_s", "in_mbps", "out_mbps", "speed_mbps", "oper_up",
+    "device",
+    "interface",
+    "time",
+    "interval_s",
+    "in_mbps",
+    "out_mbps",
+    "speed_mbps",
+    "oper_up",
     "note",
 ]
 
@@ -82,7 +89,8 @@ class SqliteTelemetryStore:
         since: float | None = None,
     ) -> pd.DataFrame:
         """Rates as a DataFrame with a UTC ``timestamp`` column and utilization columns."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[object] = []
         for column, value in (("device", device), ("interface", interface)):
             if value is not None:
                 where.append(f"{column} = ?")

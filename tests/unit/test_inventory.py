@@ -17,8 +17,11 @@ pytestmark = pytest.mark.unit
 def make(tmp_path):
     creds = tmp_path / "credentials.yaml"
     save_credentials(creds, {"default": generate_credentials()})
-    inv = Inventory(network="n", credentials_file=creds, devices=[
-        DeviceEntry(name="r1", netconf_port=830, snmp_port=161)])
+    inv = Inventory(
+        network="n",
+        credentials_file=creds,
+        devices=[DeviceEntry(name="r1", netconf_port=830, snmp_port=161)],
+    )
     inv.save(tmp_path / "inventory.yaml")
     return inv
 
@@ -46,11 +49,17 @@ def test_unknown_device_and_reference(tmp_path):
         inv.credentials_for(inv.devices[0])
 
 
-@pytest.mark.parametrize(("content", "needle"), [
-    ("network: [", "not valid YAML"),
-    ("network: n\ncredentials_file: c\ndevices:\n- name: r1\n  netconf_port: 99999\n"
-     "  snmp_port: 161\n", "netconf_port"),
-])
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("network: [", "not valid YAML"),
+        (
+            "network: n\ncredentials_file: c\ndevices:\n- name: r1\n  netconf_port: 99999\n"
+            "  snmp_port: 161\n",
+            "netconf_port",
+        ),
+    ],
+)
 def test_bad_inventory_files(tmp_path, content, needle):
     path = tmp_path / "inventory.yaml"
     path.write_text(content)
@@ -62,8 +71,10 @@ def test_bad_inventory_files(tmp_path, content, needle):
 
 def test_bad_credentials_never_echo_secret(tmp_path):
     path = tmp_path / "c.yaml"
-    path.write_text("default:\n  netconf: {username: u, password: s3cr3t-value}\n"
-                    "  snmp: {version: '4', auth_key: s3cr3t-value}\n")
+    path.write_text(
+        "default:\n  netconf: {username: u, password: s3cr3t-value}\n"
+        "  snmp: {version: '4', auth_key: s3cr3t-value}\n"
+    )
     with pytest.raises(ConfigError) as err:
         load_credentials(path)
     assert "s3cr3t-value" not in str(err.value) and "version" in str(err.value)

@@ -10,9 +10,19 @@ pytestmark = pytest.mark.unit
 
 
 def sample(t, i, o, *, uptime=None, bits=64, device="r1", itf="eth1"):
-    return CounterSample(device=device, interface=itf, if_index=2, timestamp=t, in_octets=i,
-                         out_octets=o, speed_mbps=1000.0, oper_up=True, admin_up=True,
-                         sys_uptime_s=uptime if uptime is not None else t, counter_bits=bits)
+    return CounterSample(
+        device=device,
+        interface=itf,
+        if_index=2,
+        timestamp=t,
+        in_octets=i,
+        out_octets=o,
+        speed_mbps=1000.0,
+        oper_up=True,
+        admin_up=True,
+        sys_uptime_s=uptime if uptime is not None else t,
+        counter_bits=bits,
+    )
 
 
 def test_rate_from_two_samples():
@@ -71,8 +81,9 @@ def test_total_octets_preserved_across_32bit_wraps(increments):
         total += inc
         t += 1
         out += tr.update([sample(t, total % 2**32, 0, bits=32)])
-    assert sum(r.in_mbps * 1e6 / 8 * r.interval_s for r in out) == pytest.approx(total, rel=1e-9,
-                                                                                abs=1e-3)
+    assert sum(r.in_mbps * 1e6 / 8 * r.interval_s for r in out) == pytest.approx(
+        total, rel=1e-9, abs=1e-3
+    )
 
 
 def test_store_round_trip_as_frames(tmp_path):

@@ -17,8 +17,10 @@ def test_abilene_is_the_real_backbone():
     assert topo.graph.has_edge("CHINng", "NYCMng")
     assert topo.graph.edges["ATLAM5", "ATLAng"]["capacity_mbps"] == 2480.0
     # delays follow geography: Sunnyvale-Denver is longer than New York-Washington
-    assert topo.graph.edges["DNVRng", "SNVAng"]["delay_ms"] > topo.graph.edges["NYCMng", "WASHng"][
-        "delay_ms"]
+    assert (
+        topo.graph.edges["DNVRng", "SNVAng"]["delay_ms"]
+        > topo.graph.edges["NYCMng", "WASHng"]["delay_ms"]
+    )
     assert topo.graph.nodes["NYCMng"]["site"] == "New York"
 
 
@@ -53,8 +55,9 @@ def test_campus_has_roles_groups_and_services():
     assert topo.services["telnet"].ports == (23,)
 
 
-@pytest.mark.parametrize(("spec", "nodes", "edges"), [("linear,5", 5, 4), ("tree,2,2", 7, 6),
-                                                      ("linear,1", 1, 0)])
+@pytest.mark.parametrize(
+    ("spec", "nodes", "edges"), [("linear,5", 5, 4), ("tree,2,2", 7, 6), ("linear,1", 1, 0)]
+)
 def test_parametric_topologies(spec, nodes, edges):
     topo = build_topology(spec)
     assert (len(topo.devices), topo.graph.number_of_edges()) == (nodes, edges)
@@ -79,8 +82,9 @@ def test_json_round_trip_with_groups(tmp_path):
 
 
 def test_graphml_with_groups(tmp_path):
-    g = nx.Graph(name="lab3", groups=json.dumps(
-        [{"name": "lab", "prefixes": "10.3.0.0/16", "device": "c"}]))
+    g = nx.Graph(
+        name="lab3", groups=json.dumps([{"name": "lab", "prefixes": "10.3.0.0/16", "device": "c"}])
+    )
     g.add_node("a", role="core", site="A", lat=1.0, lon=2.0)
     g.add_node("b")
     g.add_node("c")
@@ -101,14 +105,25 @@ def test_graphml_with_groups(tmp_path):
         ("{not json", "not valid JSON"),
         ('{"nodes": [{"name": "a"}, {"name": "b"}], "links": [{"a": "a", "b": "zz"}]}', "zz"),
         ('{"nodes": [{"name": "a"}, {"name": "b"}], "links": []}', "not connected"),
-        ('{"nodes": [{"name": "a"}, {"name": "b"}], "links": [{"a": "a", "b": "b", '
-         '"capacity_mbps": -1}]}', "capacity_mbps"),
-        ('{"nodes": [{"name": "a"}, {"name": "b"}], "links": [{"a": "a", "b": "b", '
-         '"igp_cost": "x"}]}', "igp_cost"),
-        ('{"nodes": [{"name": "a"}], "groups": [{"name": "g", "prefixes": ["10.0.0.0/33"], '
-         '"device": "a"}]}', "10.0.0.0/33"),
-        ('{"nodes": [{"name": "a"}], "groups": [{"name": "g", "prefixes": [], '
-         '"device": "q"}]}', "unknown device 'q'"),
+        (
+            '{"nodes": [{"name": "a"}, {"name": "b"}], "links": [{"a": "a", "b": "b", '
+            '"capacity_mbps": -1}]}',
+            "capacity_mbps",
+        ),
+        (
+            '{"nodes": [{"name": "a"}, {"name": "b"}], "links": [{"a": "a", "b": "b", '
+            '"igp_cost": "x"}]}',
+            "igp_cost",
+        ),
+        (
+            '{"nodes": [{"name": "a"}], "groups": [{"name": "g", "prefixes": ["10.0.0.0/33"], '
+            '"device": "a"}]}',
+            "10.0.0.0/33",
+        ),
+        (
+            '{"nodes": [{"name": "a"}], "groups": [{"name": "g", "prefixes": [], "device": "q"}]}',
+            "unknown device 'q'",
+        ),
     ],
 )
 def test_bad_topology_files_name_the_problem(tmp_path, content, needle):

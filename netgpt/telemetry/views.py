@@ -1,0 +1,99 @@
+"""Views over telemetry: link utilization from interface rates, and a traffic-matrix estimate.
+
+Pure functions: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from netgpt.inventory import Inventory
+from netgpt.sim_networks.topology import ACCESS_INTERFACE
+from netgpt.sim_networks.twin import Demand, TrafficMatrix
+from netgpt.telemetry.base import RateSample
+
+__all__ = ["LinkUtilization", "estimate_traffic_matrix", "latest_by_interface", "link_utilizations"]
+
+
+@dataclass(frozen=True)
+class LinkUtilization:
+    """Measured load of one link in both directions (a -> b is what a sends on its interface)."""
+
+    a: str
+    a_interface: str
+    b: str
+    b_interface: str
+    capacity_mbps: float
+    a_to_b_mbps: float
+    b_to_a_mbps: float
+    up: bool
+
+    @property
+    def utilization(self) -> float:
+        """The busier direction's load as a fraction of capacity."""
+        return max(self.a_to_b_mbps, self.b_to_a_mbps) / self.capacity_mbps
+
+    @property
+    def name(self) -> str:
+        """``a:ethX - b:ethY``."""
+        return f"{self.a}:{self.a_interface} - {self.b}:{self.b_interface}"
+
+
+def latest_by_interface(rates: Iterable[RateSample]) -> dict[tuple[str, str], RateSample]:
+    """The newest rate of each (device, interface)."""
+    out: dict[tuple[str, str], RateSample] = {}
+    for r in rates:
+        key = (r.device, r.interface)
+        if key not in out or out[key].timestamp <= r.timestamp:
+            out[key] = r
+    return out
+
+
+def link_utilizations(
+    inventory: Inventory, latest: Mapping[tuple[str, str], RateSample]
+) -> list[LinkUtilization]:
+    """Utilization of every inventory link with rates at both ends, busiest first."""
+    out = []
+    for lk in inventory.links:
+        a = latest.get((lk.a, lk.a_interface))
+        b = latest.get((lk.b, lk.b_interface))
+        if a is None or b is None:
+            continue
+        out.append(
+            LinkUtilization(
+                a=lk.a,
+                a_interface=lk.a_interface,
+                b=lk.b,
+                b_interface=lk.b_interface,
+                capacity_mbps=lk.capacity_mbps,
+                a_to_b_mbps=a.out_mbps,
+                b_to_a_mbps=b.out_mbps,
+                up=a.oper_up and b.oper_up,
+            )
+        )
+    return sorted(out, key=lambda u: -u.utilization)
+
+
+def estimate_traffic_matrix(
+    latest: Mapping[tuple[str, str], RateSample], *, access_interface: str = ACCESS_INTERFACE
+) -> TrafficMatrix:
+    """A gravity-model traffic matrix from each device's access-interface counters.
+
+    What a device's access interface receives is traffic it originates; what it sends is
+    traffic delivered to it. Demand i -> j = originated(i) * delivered(j) / sum of delivered
+    over j != i (the classic gravity estimate, made exact on the per-device totals' shares).
+    """
+    originated = {d: r.in_mbps for (d, itf), r in latest.items() if itf == access_interface}
+    delivered = {d: r.out_mbps for (d, itf), r in latest.items() if itf == access_interface}
+    demands = []
+    for src, out_mbps in sorted(originated.items()):
+        weights = {dst: v for dst, v in delivered.items() if dst != src and v > 0}
+        total = sum(weights.values())
+        if out_mbps <= 0 or total <= 0:
+            continue
+        for dst, w in sorted(weights.items()):
+            rate = out_mbps * w / total
+            if rate > 0:
+                demands.append(Demand(src, dst, rate))
+    return TrafficMatrix(tuple(demands))
