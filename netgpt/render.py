@@ -14,12 +14,14 @@ __all__ = ["utilization_table"]
 def utilization_table(links: Sequence[LinkUtilization], title: str, *, limit: int = 0) -> Table:
     """Links with both directions' load, coloured by the busier direction's utilization."""
     table = Table(title=title)
-    for col in ("link", "capacity Mbit/s", "a→b Mbit/s", "a→b", "b→a Mbit/s", "b→a", "state"):
-        table.add_column(col, justify="left" if col in ("link", "state") else "right")
+    table.add_column("link", no_wrap=True)
+    for col in ("Mbit/s", "a→b Mbit/s", "a→b", "b→a Mbit/s", "b→a"):
+        table.add_column(col, justify="right")
+    table.add_column("state")
     for lk in links[: limit or None]:
         colour = "red" if lk.utilization >= 0.8 else "yellow" if lk.utilization >= 0.6 else "green"
         table.add_row(
-            lk.name,
+            f"{lk.a}-{lk.b}",
             f"{lk.capacity_mbps:,.0f}",
             f"{lk.a_to_b_mbps:,.1f}",
             f"[{colour}]{lk.a_to_b_mbps / lk.capacity_mbps:6.1%}[/]",

@@ -1,4 +1,4 @@
-"""XML mapping of :class:`~netgpt.device_config.DeviceConfig` and RFC 6241 ``edit-config`` semantics.
+"""XML mapping of ``DeviceConfig`` and RFC 6241 ``edit-config`` semantics.
 
 This is the one place that knows the wire shape of a device's configuration. The device agents
 (emulated and lab) and the NETCONF driver both use it, so the two ends of the wire agree by
@@ -132,9 +132,7 @@ def _port_match() -> _Node:
 
 _acl_sets = _c(NS.ACL, acl_sets=_c(NS.ACL, acl_set=_l(NS.ACL, ("name",), name=_leaf())))
 
-_INTERFACE = _l(
-    NS.IF, ("name",), name=_leaf(), description=_leaf(), type=_leaf(), enabled=_leaf()
-)
+_INTERFACE = _l(NS.IF, ("name",), name=_leaf(), description=_leaf(), type=_leaf(), enabled=_leaf())
 _INTERFACE.children[(NS.IP, "ipv4")] = _c(
     NS.IP, address=_l(NS.IP, ("ip",), ip=_leaf(), prefix_length=_leaf())
 )
@@ -180,8 +178,12 @@ _SCHEMA = _Node(
                                 source_ipv4_network=_leaf(),
                                 destination_ipv4_network=_leaf(),
                             ),
-                            tcp=_c(NS.ACL, source_port=_port_match(), destination_port=_port_match()),
-                            udp=_c(NS.ACL, source_port=_port_match(), destination_port=_port_match()),
+                            tcp=_c(
+                                NS.ACL, source_port=_port_match(), destination_port=_port_match()
+                            ),
+                            udp=_c(
+                                NS.ACL, source_port=_port_match(), destination_port=_port_match()
+                            ),
                         ),
                         actions=_c(NS.ACL, forwarding=_leaf()),
                     ),
@@ -190,7 +192,11 @@ _SCHEMA = _Node(
             attachment_points=_c(
                 NS.ACL,
                 interface=_l(
-                    NS.ACL, ("interface-id",), interface_id=_leaf(), ingress=_acl_sets, egress=_acl_sets
+                    NS.ACL,
+                    ("interface-id",),
+                    interface_id=_leaf(),
+                    ingress=_acl_sets,
+                    egress=_acl_sets,
                 ),
             ),
         ),
@@ -199,7 +205,11 @@ _SCHEMA = _Node(
             control_plane_protocols=_c(
                 NS.RT,
                 control_plane_protocol=_l(
-                    NS.RT, ("type", "name"), type=_leaf(), name=_leaf(), static_routes=_STATIC_ROUTES
+                    NS.RT,
+                    ("type", "name"),
+                    type=_leaf(),
+                    name=_leaf(),
+                    static_routes=_STATIC_ROUTES,
                 ),
             ),
         ),
@@ -221,7 +231,9 @@ def _split(tag: str) -> tuple[str, str]:
 
 
 def _sub(parent: etree._Element, ns: str, name: str, text: str | None = None) -> etree._Element:
-    el = etree.SubElement(parent, _qn(ns, name), nsmap=None if parent.nsmap.get(None) == ns else {None: ns})
+    el = etree.SubElement(
+        parent, _qn(ns, name), nsmap=None if parent.nsmap.get(None) == ns else {None: ns}
+    )
     if text is not None:
         el.text = text
     return el
@@ -353,7 +365,9 @@ class _Reader:
             if sub.kind == "leaf":
                 if len(child):
                     raise ConfigValidationError(
-                        f"{key[1]!r} is a leaf and cannot hold elements", path=cpath, tag="bad-element"
+                        f"{key[1]!r} is a leaf and cannot hold elements",
+                        path=cpath,
+                        tag="bad-element",
                     )
             else:
                 if sub.kind == "list":
@@ -459,8 +473,9 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
 
     # ACL attachment points, keyed by interface
     attach: dict[str, dict[str, list[str]]] = {}
-    for p in data.iterfind(f"{_qn(NS.ACL, 'acls')}/{_qn(NS.ACL, 'attachment-points')}/"
-                           f"{_qn(NS.ACL, 'interface')}"):
+    for p in data.iterfind(
+        f"{_qn(NS.ACL, 'acls')}/{_qn(NS.ACL, 'attachment-points')}/{_qn(NS.ACL, 'interface')}"
+    ):
         itf_id = _text(_find(p, NS.ACL, "interface-id"))
         ppath = f"/acls/attachment-points/interface[interface-id='{itf_id}']"
         if not itf_id:
@@ -485,12 +500,24 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
             raise ConfigValidationError("interface without name", path=ipath, tag="missing-element")
         enabled_txt = _text(_find(el, NS.IF, "enabled"))
         enabled = True if enabled_txt is None else _bool(enabled_txt, f"{ipath}/enabled")
-        addr_el = _find(el, NS.IP, "ipv4", "address")
+        addresses = el.findall(f"{_qn(NS.IP, 'ipv4')}/{_qn(NS.IP, 'address')}")
+        if len(addresses) > 1:
+            raise ConfigValidationError(
+                f"interface {name!r} has {len(addresses)} IPv4 addresses; one is supported: "
+                "replace the address instead of adding a second",
+                path=f"{ipath}/ipv4/address",
+                tag="too-many-elements",
+            )
+        addr_el = addresses[0] if addresses else None
         address = None
         if addr_el is not None:
             ip = _text(_find(addr_el, NS.IP, "ip"))
-            plen = _int(_text(_find(addr_el, NS.IP, "prefix-length")),
-                        f"{ipath}/ipv4/address/prefix-length", low=0, high=32)
+            plen = _int(
+                _text(_find(addr_el, NS.IP, "prefix-length")),
+                f"{ipath}/ipv4/address/prefix-length",
+                low=0,
+                high=32,
+            )
             address = f"{ip}/{plen}"
         cost_txt = _text(_find(el, NS.NG, "igp-cost"))
         cost = None if cost_txt is None else _int(cost_txt, f"{ipath}/igp-cost", low=1, high=65535)
@@ -500,7 +527,9 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
             ing = _text(_find(rl_el, NS.NG, "ingress-mbps"))
             egr = _text(_find(rl_el, NS.NG, "egress-mbps"))
             rate_limit = RateLimit(
-                ingress_mbps=None if ing is None else _float(ing, f"{ipath}/rate-limit/ingress-mbps"),
+                ingress_mbps=None
+                if ing is None
+                else _float(ing, f"{ipath}/rate-limit/ingress-mbps"),
                 egress_mbps=None if egr is None else _float(egr, f"{ipath}/rate-limit/egress-mbps"),
             )
         slot = attach.pop(name, {"ingress": [], "egress": []})
@@ -594,7 +623,7 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
                             _find(l4, NS.ACL, "destination-port") if l4 is not None else None,
                             f"{rpath}/matches/{l4name}/destination-port",
                         ),
-                        **kwargs,  # type: ignore[arg-type]
+                        **kwargs,
                     )
                 )
             except ValidationError as exc:
@@ -671,7 +700,8 @@ def _operation(el: etree._Element, inherited: EditOperation) -> EditOperation:
         ) from None
     if op is EditOperation.NONE:
         raise ConfigValidationError(
-            "operation 'none' is only valid as default-operation", path=_path_of(el),
+            "operation 'none' is only valid as default-operation",
+            path=_path_of(el),
             tag="bad-attribute",
         )
     return op
@@ -693,10 +723,19 @@ def _match(target: etree._Element, edit: etree._Element, node: _Node) -> etree._
         if node.kind != "list":
             return cand
         if all(
-            _text(cand.find(_qn(ns, k))) == _text(edit.find(_qn(ns, k))) for k in node.keys
+            _key_value(k, cand.find(_qn(ns, k))) == _key_value(k, edit.find(_qn(ns, k)))
+            for k in node.keys
         ):
             return cand
     return None
+
+
+def _key_value(key: str, el: etree._Element | None) -> str | None:
+    """A list key's value; identity keys (``type``: ``rt:static``) compare without prefix."""
+    text = _text(el)
+    if key != "type" or text is None:
+        return text
+    return text.rpartition(":")[2]
 
 
 def _strip_ops(el: etree._Element) -> etree._Element:
@@ -726,7 +765,8 @@ def _edit(
             for k in sub.keys:
                 if child.find(_qn(key[0], k)) is None:
                     raise ConfigValidationError(
-                        f"list entry {key[1]!r} lacks its key {k!r}", path=cpath,
+                        f"list entry {key[1]!r} lacks its key {k!r}",
+                        path=cpath,
                         tag="missing-element",
                     )
             cpath = _list_path(child, sub, cpath)
@@ -734,12 +774,14 @@ def _edit(
         existing = _match(target, child, sub)
         if cop is EditOperation.CREATE and existing is not None:
             raise ConfigValidationError(
-                "create: the data already exists; use merge or replace", path=cpath,
+                "create: the data already exists; use merge or replace",
+                path=cpath,
                 tag="data-exists",
             )
         if cop is EditOperation.DELETE and existing is None:
             raise ConfigValidationError(
-                "delete: the data does not exist; use remove to ignore missing data", path=cpath,
+                "delete: the data does not exist; use remove to ignore missing data",
+                path=cpath,
                 tag="data-missing",
             )
         if cop in (EditOperation.DELETE, EditOperation.REMOVE):
@@ -753,7 +795,9 @@ def _edit(
                 # descend without creating unless a deeper operation creates something
                 scratch = etree.SubElement(target, child.tag)
                 for k in sub.keys:
-                    etree.SubElement(scratch, _qn(key[0], k)).text = _text(child.find(_qn(key[0], k)))
+                    etree.SubElement(scratch, _qn(key[0], k)).text = _text(
+                        child.find(_qn(key[0], k))
+                    )
                 _edit(scratch, child, sub, cop, cpath)
                 if _is_key_only(scratch, sub, key[0]):
                     target.remove(scratch)
@@ -774,8 +818,9 @@ def _edit(
         # merge / create on a container or list entry
         if existing is None:
             existing = etree.SubElement(target, child.tag)
-        _edit(existing, child, sub, EditOperation.MERGE if cop is EditOperation.CREATE else cop,
-              cpath)
+        _edit(
+            existing, child, sub, EditOperation.MERGE if cop is EditOperation.CREATE else cop, cpath
+        )
 
 
 def _is_key_only(el: etree._Element, node: _Node, ns: str) -> bool:
@@ -786,7 +831,8 @@ def _check_nested_ops(el: etree._Element) -> None:
     for sub in el.iterdescendants():
         if isinstance(sub.tag, str) and sub.get(_qn(NC_NS, "operation")) is not None:
             raise ConfigValidationError(
-                "an operation attribute inside a leaf value is not allowed", path=_path_of(sub),
+                "an operation attribute inside a leaf value is not allowed",
+                path=_path_of(sub),
                 tag="bad-attribute",
             )
 
@@ -859,6 +905,7 @@ def interfaces_state_from_xml(data: etree._Element) -> list[InterfaceState]:
     """Read the interface states out of a ``<get>`` reply's ``<data>``."""
     out: list[InterfaceState] = []
     for el in _iter_interfaces(data):
+
         def num(*names: str, _el: etree._Element = el) -> int:
             return int(_text(_find(_el, NS.IF, *names)) or 0)
 

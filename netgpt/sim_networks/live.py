@@ -62,6 +62,8 @@ class LiveNetwork:
         self._last_advance = self._start
         self._report: LoadReport | None = None
         self._on_change = on_change
+        self._dirty = False
+        self.changed = threading.Event()  # set when a config changed and loads are stale
         self.recompute()
 
     # -- DeviceBackend --------------------------------------------------------------------
@@ -81,17 +83,26 @@ class LiveNetwork:
                 )
 
     def apply(self, device: str, config: DeviceConfig) -> None:
-        """Make ``config`` effective: the twin recomputes loads from this instant."""
+        """Make ``config`` effective from this instant.
+
+        Counters are integrated up to now at the old rates; the loads under the new config are
+        computed by the runtime's ticker as soon as it wakes (``changed`` is set), or by the next
+        read, whichever comes first, so a commit does not wait for the twin (as a router's commit
+        does not wait for its FIB).
+        """
         with self._lock:
             self.advance()
             self._configs[device] = config
-            self.recompute()
+            self._dirty = True
+        self.changed.set()
         if self._on_change is not None:
             self._on_change(device, config)
 
     def interface_states(self, device: str) -> list[InterfaceState]:
         """Live interface states with counters advanced to now."""
         with self._lock:
+            if self._dirty:
+                self.recompute()
             self.advance()
             cfg = self._configs[device]
             configured = {i.name: i for i in cfg.interfaces}
@@ -137,8 +148,10 @@ class LiveNetwork:
 
     @property
     def report(self) -> LoadReport:
-        """The twin's load report currently driving the counters."""
+        """The twin's load report driving the counters (recomputed first if configs changed)."""
         with self._lock:
+            if self._dirty:
+                self.recompute()
             assert self._report is not None
             return self._report
 
@@ -170,6 +183,7 @@ class LiveNetwork:
             )
             report = twin.evaluate(matrix)
             self._report = report
+            self._dirty = False
             for key, c in self._counters.items():
                 load = report.interface(*key)
                 c.in_mbps, c.out_mbps = load.ingress_mbps, load.egress_mbps

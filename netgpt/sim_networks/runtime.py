@@ -253,7 +253,12 @@ class EmbeddedNetwork:
         self.files.known_hosts.write_text("\n".join(lines) + "\n")
 
     def _tick(self) -> None:
-        while not self._stop.wait(self.tick_s):
+        """Recompute loads every ``tick_s`` (traffic moves on) and at once after a commit."""
+        while not self._stop.is_set():
+            self.live.changed.wait(self.tick_s)
+            self.live.changed.clear()
+            if self._stop.is_set():
+                break
             try:
                 self.live.recompute()
             except Exception:  # keep the network alive; the log says what went wrong
@@ -262,6 +267,7 @@ class EmbeddedNetwork:
     def stop(self) -> None:
         """Stop every agent and the ticker; free every port. Idempotent."""
         self._stop.set()
+        self.live.changed.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
         for agent in self._netconf:
