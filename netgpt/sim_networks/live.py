@@ -63,6 +63,8 @@ class LiveNetwork:
         self._report: LoadReport | None = None
         self._on_change = on_change
         self._dirty = False
+        self._twin: DigitalTwin | None = None
+        self._matrix: TrafficMatrix | None = None
         self.changed = threading.Event()  # set when a config changed and loads are stale
         self.recompute()
 
@@ -86,9 +88,9 @@ class LiveNetwork:
         """Make ``config`` effective from this instant.
 
         Counters are integrated up to now at the old rates; the loads under the new config are
-        computed by the runtime's ticker as soon as it wakes (``changed`` is set), or by the next
-        read, whichever comes first, so a commit does not wait for the twin (as a router's commit
-        does not wait for its FIB).
+        computed by the runtime's ticker shortly after (``changed`` is set), or by the next read,
+        whichever comes first, and count from this instant. A commit does not wait for the twin,
+        as a router's commit does not wait for its FIB.
         """
         with self._lock:
             self.advance()
@@ -102,7 +104,7 @@ class LiveNetwork:
         """Live interface states with counters advanced to now."""
         with self._lock:
             if self._dirty:
-                self.recompute()
+                self.recompute(new_traffic=False)
             self.advance()
             cfg = self._configs[device]
             configured = {i.name: i for i in cfg.interfaces}
@@ -144,14 +146,16 @@ class LiveNetwork:
     def twin(self) -> DigitalTwin:
         """A twin of the network as it is configured now."""
         with self._lock:
-            return DigitalTwin(self.topology, self._configs)
+            if self._twin is None or self._dirty:
+                return DigitalTwin(self.topology, self._configs)
+            return self._twin
 
     @property
     def report(self) -> LoadReport:
         """The twin's load report driving the counters (recomputed first if configs changed)."""
         with self._lock:
             if self._dirty:
-                self.recompute()
+                self.recompute(new_traffic=False)
             assert self._report is not None
             return self._report
 
@@ -171,19 +175,30 @@ class LiveNetwork:
                 c.out_octets += c.out_mbps * 1e6 / 8 * dt
             self._last_advance = now
 
-    def recompute(self) -> None:
-        """Recompute loads for the current configs and the traffic of this instant."""
+    def recompute(self, *, new_traffic: bool = True) -> None:
+        """Recompute loads for the current configs.
+
+        ``new_traffic``: take the traffic matrix of this instant (the periodic tick); otherwise
+        keep the last one (a config change: only the routing moved). The twin is rebuilt only
+        when a config changed. Counters stay exact: :meth:`apply` integrated them up to the
+        change at the old rates, so after a change the new rates count from that instant.
+        """
         with self._lock:
-            self.advance()
-            twin = DigitalTwin(self.topology, self._configs)
-            matrix = (
-                TrafficMatrix(())
-                if self.traffic is None
-                else self.traffic.matrix_at(self.sim_time())
-            )
-            report = twin.evaluate(matrix)
+            config_changed = self._dirty
+            if not config_changed:
+                self.advance()
+            if self._twin is None or config_changed:
+                self._twin = DigitalTwin(self.topology, self._configs)
+            if new_traffic or self._matrix is None:
+                self._matrix = (
+                    TrafficMatrix(())
+                    if self.traffic is None
+                    else self.traffic.matrix_at(self.sim_time())
+                )
+            report = self._twin.evaluate(self._matrix)
             self._report = report
             self._dirty = False
             for key, c in self._counters.items():
                 load = report.interface(*key)
                 c.in_mbps, c.out_mbps = load.ingress_mbps, load.egress_mbps
+            self.advance()

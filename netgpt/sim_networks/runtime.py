@@ -142,6 +142,7 @@ class EmbeddedNetwork:
         self.netconf_port_base = netconf_port_base
         self.snmp_port_base = snmp_port_base
         self.tick_s = tick_s
+        self.settle_s = 0.02
         self.live = LiveNetwork(topology, traffic)
         self.credentials = credentials
         self.devices: dict[str, Device] = {}
@@ -253,14 +254,24 @@ class EmbeddedNetwork:
         self.files.known_hosts.write_text("\n".join(lines) + "\n")
 
     def _tick(self) -> None:
-        """Recompute loads every ``tick_s`` (traffic moves on) and at once after a commit."""
+        """Recompute loads every ``tick_s`` (traffic moves on) and ``settle_s`` after a commit.
+
+        Reads never see stale loads: :class:`LiveNetwork` recomputes before answering when a
+        config changed since the last recompute.
+        """
+        next_tick = time.monotonic() + self.tick_s
         while not self._stop.is_set():
-            self.live.changed.wait(self.tick_s)
+            changed = self.live.changed.wait(max(0.0, next_tick - time.monotonic()))
             self.live.changed.clear()
             if self._stop.is_set():
                 break
+            if changed and not self._stop.wait(self.settle_s):
+                self.live.changed.clear()  # a burst of commits: recompute once, after it
+            due = time.monotonic() >= next_tick
+            if due:
+                next_tick = time.monotonic() + self.tick_s
             try:
-                self.live.recompute()
+                self.live.recompute(new_traffic=due or not changed)
             except Exception:  # keep the network alive; the log says what went wrong
                 log.exception("traffic tick failed")
 

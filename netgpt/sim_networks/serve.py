@@ -32,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--peak-utilization", type=float, default=0.5)
     args = parser.parse_args(argv)
+    # NETCONF sessions, SNMP agents and the twin share one interpreter: hand the GIL over often
+    # so a twin recompute does not hold an RPC reply for the default 5 ms switch interval.
+    sys.setswitchinterval(0.0005)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
