@@ -368,40 +368,43 @@ def start_background(
         str(peak_utilization),
     ]
     with open(files.log, "wb") as logf:
-        proc = subprocess.Popen(
-            cmd,
+        starter = subprocess.run(
+            [*cmd, "--detach"],
             stdin=subprocess.DEVNULL,
             stdout=logf,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
+            check=False,
+            timeout=timeout_s,
         )
-    files.pid.write_text(f"{proc.pid}\n")
+    pid = _read_pid(files)
+    if starter.returncode != 0 or pid is None:
+        files.pid.unlink(missing_ok=True)
+        raise NetworkRuntimeError(_failure_text(files, starter.returncode))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if files.ready.is_file():
             return Inventory.load(files.inventory)
-        code = proc.poll()
-        if code is not None:
+        if not _pid_alive(pid):
             files.pid.unlink(missing_ok=True)
-            raise NetworkRuntimeError(_failure_text(files, code))
+            raise NetworkRuntimeError(_failure_text(files, None))
         time.sleep(0.05)
-    proc.kill()
-    proc.wait()
-    files.pid.unlink(missing_ok=True)
+    stop_background(state_dir)
     raise NetworkRuntimeError(
         f"the network did not become ready within {timeout_s:.0f} s; see {files.log}"
     )
 
 
-def _failure_text(files: NetworkFiles, code: int) -> str:
+def _failure_text(files: NetworkFiles, code: int | None) -> str:
     try:
         lines = [ln for ln in files.log.read_text().splitlines() if ln.strip()]
     except FileNotFoundError:
         lines = []
     errors = [ln for ln in lines if ln.startswith("error:")]
     detail = errors[-1].removeprefix("error:").strip() if errors else "\n".join(lines[-5:])
-    return f"the network failed to start (exit {code}): {detail}"
+    how = f" (exit {code})" if code is not None else ""
+    return f"the network failed to start{how}: {detail}"
 
 
 def stop_background(state_dir: Path, *, timeout_s: float = 10.0) -> int | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -31,7 +32,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traffic", default="diurnal")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--peak-utilization", type=float, default=0.5)
+    parser.add_argument(
+        "--detach", action="store_true", help="fork into the background; write the PID file"
+    )
     args = parser.parse_args(argv)
+    files = NetworkFiles(args.state_dir)
+    if args.detach:
+        # Double fork: the starter's child exits at once, the network runs on in a session of
+        # its own, and ``network.pid`` names it, so 'net down' ends exactly this process.
+        child = os.fork()
+        if child > 0:
+            files.pid.write_text(f"{child}\n")
+            os._exit(0)
+        os.setsid()
     # NETCONF sessions, SNMP agents and the twin share one interpreter: hand the GIL over often
     # so a twin recompute does not hold an RPC reply for the default 5 ms switch interval.
     sys.setswitchinterval(0.0005)
@@ -57,7 +70,6 @@ def main(argv: list[str] | None = None) -> int:
     except NetGPTError as exc:
         print(f"error: {exc}", flush=True)
         return 2
-    files = NetworkFiles(args.state_dir)
     files.ready.write_text(
         json.dumps(
             {

@@ -15,6 +15,7 @@ import pytest
 
 from netgpt.inventory import Inventory
 from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
+from netgpt.sim_networks.topology import build_topology
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.netconf import netconf_drivers
 from netgpt.tools.snmp import SnmpClient
@@ -256,3 +257,31 @@ def test_cli_bad_input_is_one_clear_line(tmp_path: Path, args: list[str], needle
     got = _netgpt(*args, "--state-dir", str(tmp_path), cwd=tmp_path)
     assert got.returncode == 2
     assert needle in got.stderr and "Traceback" not in got.stderr
+
+
+REPLAY = Path(__file__).resolve().parents[3] / "shared" / "data" / "traffic" / "abilene_tm_5min.npz"
+
+
+@pytest.mark.skipif(not REPLAY.is_file(), reason=f"shared traffic data not found at {REPLAY}")
+def test_background_network_replays_the_real_abilene_matrices(tmp_path: Path):
+    from netgpt.sim_networks.runtime import start_background, stop_background
+    from netgpt.sim_networks.traffic import AbileneReplay
+    from netgpt.sim_networks.twin import DigitalTwin
+
+    inv = start_background(
+        "abilene",
+        tmp_path,
+        netconf_port_base=free_port_base(12, start=36000),
+        snmp_port_base=free_port_base(12, start=37000, kind=socket.SOCK_DGRAM),
+        traffic="abilene-replay",
+    )
+    try:
+        rates = _rates(inv, [("NYCMng", "eth0"), ("CHINng", "eth0")], 1.5)
+    finally:
+        assert stop_background(tmp_path) is not None
+    # what New York's access interface delivers is what the replayed matrix sends to New York
+    topo = build_topology("abilene")
+    replay = AbileneReplay(topo, REPLAY)
+    expected = DigitalTwin(topo).evaluate(replay.matrix_at(0.0)).interface("NYCMng", "eth0")
+    assert rates[("NYCMng", "eth0")] == pytest.approx(expected.egress_mbps, rel=0.1)
+    assert rates[("CHINng", "eth0")] > 0
