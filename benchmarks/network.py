@@ -26,7 +26,7 @@ from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.twin import DigitalTwin, benchmark_graph
 from netgpt.telemetry.poller import TelemetryPoller
 from netgpt.tools.netconf import NetconfDriver, measure_rpc_latency
-from netgpt.tools.snmp import SnmpClient
+from netgpt.tools.snmp import inventory_client
 
 IF_X_TABLE = "1.3.6.1.2.1.31.1.1"
 GOALS = {
@@ -50,10 +50,7 @@ def bench_twin(repeats: int) -> dict[str, float]:
 
 
 async def _snmp_walks(inventory: Inventory, n: int) -> list[float]:
-    entry = inventory.devices[0]
-    client = SnmpClient(
-        entry.host, entry.snmp_port, inventory.credentials_for(entry).snmp, device_name=entry.name
-    )
+    client = inventory_client(inventory, inventory.devices[0].name)
     out = []
     try:
         await client.bulk_walk(IF_X_TABLE)  # warm-up (engine discovery)

@@ -151,7 +151,7 @@ def net_down(state_dir: StateDir = None) -> None:
 def net_status(state_dir: StateDir = None) -> None:
     """Show whether the network runs and whether each device answers NETCONF and SNMP."""
     from netgpt.sim_networks.runtime import network_status
-    from netgpt.tools.snmp import SnmpClient
+    from netgpt.tools.snmp import inventory_client
 
     sd = _state_dir(state_dir)
     status = network_status(sd)
@@ -162,9 +162,7 @@ def net_status(state_dir: StateDir = None) -> None:
 
     async def probe() -> list[tuple[str, bool, str]]:
         async def one(d: Any) -> tuple[str, bool, str]:
-            client = SnmpClient(
-                d.host, d.snmp_port, inv.credentials_for(d).snmp, device_name=d.name, timeout_s=1.0
-            )
+            client = inventory_client(inv, d.name, timeout_s=1.0)
             try:
                 info = await client.system()
                 return d.name, True, f"up {info.uptime_s:.0f} s"

@@ -37,7 +37,7 @@ from netgpt.telemetry.views import (
 )
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.netconf import netconf_drivers
-from netgpt.tools.snmp import SnmpClient
+from netgpt.tools.snmp import inventory_client
 
 __all__ = ["run_demo"]
 
@@ -70,12 +70,8 @@ def _poll(
 
 
 def _oper_status(inventory: Inventory, device: str, interface: str) -> bool:
-    entry = inventory.device(device)
-
     async def read() -> bool:
-        client = SnmpClient(
-            entry.host, entry.snmp_port, inventory.credentials_for(entry).snmp, device_name=device
-        )
+        client = inventory_client(inventory, device)
         try:
             for c in await client.interface_counters():
                 if c.name == interface:

@@ -16,7 +16,7 @@ from netgpt.errors import DeviceError
 from netgpt.inventory import Inventory
 from netgpt.telemetry.base import CounterSample, RateSample, TelemetryStore
 from netgpt.telemetry.rates import CounterRateTracker
-from netgpt.tools.snmp import InterfaceCounters, SnmpManager
+from netgpt.tools.snmp import InterfaceCounters, SnmpManager, inventory_client
 
 __all__ = ["PollRound", "TelemetryPoller"]
 
@@ -71,13 +71,12 @@ class TelemetryPoller:
         # one SNMP engine per credentials reference (pysnmp keys v3 users by name)
         self._managers: dict[str, SnmpManager] = {}
         self._clients = {
-            d.name: self._managers.setdefault(d.credentials, SnmpManager()).client(
-                d.host,
-                d.snmp_port,
-                inventory.credentials_for(d).snmp,
-                device_name=d.name,
+            d.name: inventory_client(
+                inventory,
+                d.name,
                 timeout_s=timeout_s,
                 retries=retries,
+                manager=self._managers.setdefault(d.credentials, SnmpManager()),
             )
             for d in inventory.devices
         }

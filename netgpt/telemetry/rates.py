@@ -3,7 +3,8 @@
 Handles the things real counters do: wrap (32- or 64-bit), agent restarts (sysUpTime goes back
 and counters reset: the interval is skipped, never reported as a huge or negative rate), missed
 samples (the rate is the average over the gap and is marked ``gap``), and duplicate or
-out-of-order samples (ignored).
+out-of-order samples (ignored). Intervals are timed by the agent's sysUpTime when it agrees with
+the wall clock (it is read with the counters, so it carries no network or queueing jitter).
 """
 
 from __future__ import annotations
@@ -66,6 +67,12 @@ class CounterRateTracker:
             if dt <= 0:
                 continue  # duplicate or out of order: keep the older baseline
             restarted = s.sys_uptime_s + 1e-6 < prev.sys_uptime_s
+            # The agent's clock (sysUpTime, read in the same response as the counters) times the
+            # counters better than our reception times, which carry queueing jitter; trust it
+            # when it agrees with the wall clock.
+            agent_dt = s.sys_uptime_s - prev.sys_uptime_s
+            if not restarted and agent_dt > 0 and abs(agent_dt - dt) <= max(0.5, 0.25 * dt):
+                dt = agent_dt
             d_in = counter_delta(prev.in_octets, s.in_octets, s.counter_bits)
             d_out = counter_delta(prev.out_octets, s.out_octets, s.counter_bits)
             self._last[key] = _Baseline(s)

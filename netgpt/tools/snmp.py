@@ -54,7 +54,7 @@ from netgpt.errors import (
     DeviceTimeoutError,
     SnmpError,
 )
-from netgpt.inventory import SnmpCredentials
+from netgpt.inventory import Inventory, SnmpCredentials
 
 __all__ = [
     "IF_MIB",
@@ -65,6 +65,7 @@ __all__ = [
     "SnmpManager",
     "SnmpValue",
     "SystemInfo",
+    "inventory_client",
     "poll_interface_counters",
     "run_snmp",
 ]
@@ -681,6 +682,30 @@ def _int(value: Any) -> int:
     if isinstance(value, int):
         return value
     return 0
+
+
+def inventory_client(
+    inventory: Inventory,
+    device: str,
+    *,
+    timeout_s: float = 1.0,
+    retries: int = 1,
+    manager: SnmpManager | None = None,
+) -> SnmpClient:
+    """A client of inventory device ``device``, with its address and SNMP credentials.
+
+    Unknown names raise :class:`~netgpt.errors.ConfigError` naming the close ones.
+    """
+    entry = inventory.device(device)
+    return SnmpClient(
+        entry.host,
+        entry.snmp_port,
+        inventory.credentials_for(entry).snmp,
+        device_name=entry.name,
+        timeout_s=timeout_s,
+        retries=retries,
+        manager=manager,
+    )
 
 
 # -- many devices -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
 from netgpt.sim_networks.topology import build_topology
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.netconf import netconf_drivers
-from netgpt.tools.snmp import SnmpClient
+from netgpt.tools.snmp import InterfaceCounters, inventory_client
 
 pytestmark = pytest.mark.integration
 
@@ -91,39 +91,27 @@ def test_debian_snmp_tools_reach_every_device(abilene_network: EmbeddedNetwork):
         assert len(rows) == 1 + abilene_network.topology.graph.degree(entry.name)
 
 
-async def _out_octets(inv: Inventory, device: str) -> dict[str, int]:
-    entry = inv.device(device)
-    client = SnmpClient(
-        entry.host, entry.snmp_port, inv.credentials_for(entry).snmp, device_name=device
-    )
-    try:
-        return {c.name: c.out_octets for c in await client.interface_counters()}
-    finally:
-        await client.aclose()
+async def _counters(inv: Inventory, device: str) -> dict[str, InterfaceCounters]:
+    async with inventory_client(inv, device) as client:
+        return {c.name: c for c in await client.interface_counters()}
 
 
 def _rates(
     inv: Inventory, pairs: list[tuple[str, str]], seconds: float
 ) -> dict[tuple[str, str], float]:
     devices = sorted({d for d, _ in pairs})
-    first = {d: asyncio.run(_out_octets(inv, d)) for d in devices}
+    first = {d: asyncio.run(_counters(inv, d)) for d in devices}
     t0 = time.time()
     time.sleep(seconds)
-    second = {d: asyncio.run(_out_octets(inv, d)) for d in devices}
+    second = {d: asyncio.run(_counters(inv, d)) for d in devices}
     dt = time.time() - t0
-    return {(d, i): (second[d][i] - first[d][i]) * 8 / dt / 1e6 for d, i in pairs}
+    return {
+        (d, i): (second[d][i].out_octets - first[d][i].out_octets) * 8 / dt / 1e6 for d, i in pairs
+    }
 
 
-async def _oper(inv: Inventory, device: str, interface: str) -> bool:
-    entry = inv.device(device)
-    client = SnmpClient(
-        entry.host, entry.snmp_port, inv.credentials_for(entry).snmp, device_name=device
-    )
-    try:
-        (row,) = [c for c in await client.interface_counters() if c.name == interface]
-        return row.oper_up
-    finally:
-        await client.aclose()
+def _oper(inv: Inventory, device: str, interface: str) -> bool:
+    return asyncio.run(_counters(inv, device))[interface].oper_up
 
 
 def test_disabling_an_interface_shows_in_snmp_and_moves_load(abilene_network: EmbeddedNetwork):
@@ -148,8 +136,8 @@ def test_disabling_an_interface_shows_in_snmp_and_moves_load(abilene_network: Em
     result = apply_changes(change, make, dry_run=False)
     assert result.outcome == "applied", result.summary()
     try:
-        assert not asyncio.run(_oper(inv, a, a_itf))
-        assert not asyncio.run(_oper(inv, b, b_itf))  # the peer sees the link go down
+        assert not _oper(inv, a, a_itf)
+        assert not _oper(inv, b, b_itf)  # the peer sees the link go down
         after = _rates(inv, watched, 1.5)
         assert after[(a, a_itf)] == pytest.approx(0.0, abs=1e-6)
         assert after[(b, b_itf)] == pytest.approx(0.0, abs=1e-6)
@@ -162,7 +150,7 @@ def test_disabling_an_interface_shows_in_snmp_and_moves_load(abilene_network: Em
     finally:
         restore = apply_changes({a: running}, make, dry_run=False)
         assert restore.outcome == "applied", restore.summary()
-    assert asyncio.run(_oper(inv, b, b_itf))
+    assert _oper(inv, b, b_itf)
 
 
 def _netgpt(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

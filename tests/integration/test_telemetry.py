@@ -25,7 +25,7 @@ def test_poller_rates_match_the_twin_and_land_in_frames(
     store = SqliteTelemetryStore(tmp_path / "t.sqlite")
 
     async def run() -> list:
-        poller = TelemetryPoller(inv, store, interval_s=0.5)
+        poller = TelemetryPoller(inv, store, interval_s=1.0)
         rounds = []
         try:
             await poller.run(rounds=3, on_round=rounds.append)

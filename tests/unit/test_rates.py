@@ -112,3 +112,14 @@ def test_store_refuses_a_non_sqlite_file(tmp_path):
     bad.write_text("this is not a database" * 100)
     with pytest.raises(ConfigError, match="not a usable SQLite"):
         SqliteTelemetryStore(bad)
+
+
+def test_agent_uptime_times_the_interval_when_it_agrees_with_the_wall_clock():
+    tr = CounterRateTracker(expected_interval_s=1)
+    tr.update([sample(100.00, 0, 0, uptime=50.0)])
+    # the response queued 30 ms longer than the last one; the agent's clock says 1.00 s passed
+    (r,) = tr.update([sample(101.03, 125_000, 0, uptime=51.0)])
+    assert r.interval_s == pytest.approx(1.0) and r.in_mbps == pytest.approx(1.0)
+    # an agent clock that disagrees wildly is not trusted
+    (r2,) = tr.update([sample(102.03, 250_000, 0, uptime=60.0)])
+    assert r2.interval_s == pytest.approx(1.0) and r2.in_mbps == pytest.approx(1.0)
