@@ -660,6 +660,9 @@ class _AgentSession(NetconfServerSession):
         op = ops[0]
         q = etree.QName(op)
         if q.namespace == NC_NS and q.localname == "close-session":
+            # release locks (and roll back an unconfirmed commit) before answering, so a client
+            # that saw <ok/> finds the datastores free; close() repeats it harmlessly
+            self.server.server_methods.session_ended(sid)
             self._send_reply(rpc, None)
             self.close()
             return

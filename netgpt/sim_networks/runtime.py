@@ -311,12 +311,17 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # a zombie child of ours counts as gone
+    # a zombie counts as gone: ours is reaped here; one whose parent (init in a container
+    # without a reaper) never collects it shows state Z in /proc
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)
         if done == pid:
             return False
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def _read_pid(files: NetworkFiles) -> int | None:
@@ -424,8 +429,13 @@ def stop_background(state_dir: Path, *, timeout_s: float = 10.0) -> int | None:
             time.sleep(0.05)
         if _pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
-            while _pid_alive(pid):
+            deadline = time.monotonic() + 5
+            while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+            if _pid_alive(pid):
+                raise NetworkRuntimeError(
+                    f"network process {pid} survived SIGKILL; its files are left in {state_dir}"
+                )
     for path in (
         files.pid,
         files.ready,

@@ -275,6 +275,12 @@ def _finish(
             )
         if g.name in group_map:
             raise TopologyError(f"group {g.name!r} is defined twice")
+        if g.interface != ACCESS_INTERFACE:
+            raise TopologyError(
+                f"group {g.name!r} attaches at {g.device} {g.interface}, but local prefixes live "
+                f"on the access interface {ACCESS_INTERFACE}; set interface to "
+                f"{ACCESS_INTERFACE} or leave it out"
+            )
         for p in g.prefixes:
             try:
                 ipaddress.IPv4Network(p)

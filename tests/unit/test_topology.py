@@ -124,6 +124,11 @@ def test_graphml_with_groups(tmp_path):
             '{"nodes": [{"name": "a"}], "groups": [{"name": "g", "prefixes": [], "device": "q"}]}',
             "unknown device 'q'",
         ),
+        (
+            '{"nodes": [{"name": "a"}], "groups": [{"name": "g", "prefixes": [], "device": "a", '
+            '"interface": "eth7"}]}',
+            "access interface eth0",
+        ),
     ],
 )
 def test_bad_topology_files_name_the_problem(tmp_path, content, needle):
