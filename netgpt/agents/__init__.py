@@ -1,0 +1,1 @@
+"""The langgraph agent graph that applies, verifies and keeps intents (issue 3)."""

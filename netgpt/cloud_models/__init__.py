@@ -1,0 +1,1 @@
+"""Cloud LLM backends behind one interface (later issue)."""

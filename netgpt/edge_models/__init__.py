@@ -1,0 +1,1 @@
+"""Small edge language models: traffic forecasting and intent inference (later issues)."""

@@ -1,0 +1,1 @@
+"""Guardrails no intent or model can bypass, and intent conflict detection."""

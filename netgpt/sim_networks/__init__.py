@@ -1,0 +1,1 @@
+"""Topologies, the digital twin, the emulated network and its device agents."""

@@ -1,0 +1,75 @@
+"""What crosses borders between compiler, twin, policies and agent: change sets and verdicts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from netgpt.device_config import DeviceConfig
+
+__all__ = ["ChangeSet", "DeviceChange", "Verdict", "VerdictSource"]
+
+
+@dataclass(frozen=True)
+class DeviceChange:
+    """One device's part of a change: its whole candidate config and why it changes."""
+
+    device: str
+    candidate: DeviceConfig
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Per-device candidate configs for one intent (empty when nothing needs to change).
+
+    ``notes`` explain the plan in words (which paths, which devices, why), for the operator.
+    """
+
+    intent_id: str
+    changes: tuple[DeviceChange, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def devices(self) -> tuple[str, ...]:
+        """Devices the change set touches, in order."""
+        return tuple(c.device for c in self.changes)
+
+    def candidates(self) -> dict[str, DeviceConfig]:
+        """Candidate config per device, as the applier takes it."""
+        return {c.device: c.candidate for c in self.changes}
+
+    def applied_to(self, configs: Mapping[str, DeviceConfig]) -> dict[str, DeviceConfig]:
+        """``configs`` with this change set's candidates in place (for the twin's what-if)."""
+        return {**configs, **self.candidates()}
+
+
+class VerdictSource(StrEnum):
+    """Who judged."""
+
+    PARSER = "parser"
+    POLICY = "policy"
+    CONFLICT = "conflict"
+    TWIN = "twin"
+    LIVE = "live"
+    APPROVAL = "approval"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Pass or fail, with the rule or expectation that decided and the evidence.
+
+    ``rule`` names what decided (a policy rule id, an expectation, a conflicting intent pair);
+    ``evidence`` says what was seen, in words an operator can check.
+    """
+
+    passed: bool
+    source: VerdictSource
+    rule: str
+    evidence: str
+    details: tuple[str, ...] = field(default_factory=tuple)
+
+    def __str__(self) -> str:
+        head = "PASS" if self.passed else "FAIL"
+        return f"{head} [{self.source.value}] {self.rule}: {self.evidence}"
