@@ -9,7 +9,8 @@ Each message names the bad value and says what to do.
 
     NetGPTError
     ├── ConfigError (ValueError)             bad settings, inventory or command-line values
-    │   └── TopologyError                    bad topology name or file
+    │   ├── TopologyError                    bad topology name or file
+    │   └── IntentParseError                 intent text the parser cannot place (words, hints)
     ├── ConfigValidationError (ValueError)   a device config that does not fit the model
     ├── NetworkRuntimeError (RuntimeError)   the emulated network could not start / is not running
     │   └── PortInUseError (OSError)         a port the runtime wanted is taken
@@ -36,6 +37,7 @@ __all__ = [
     "DeviceConnectionError",
     "DeviceError",
     "DeviceTimeoutError",
+    "IntentParseError",
     "LockError",
     "MergeConfigError",
     "NetGPTError",
@@ -57,6 +59,35 @@ class ConfigError(NetGPTError, ValueError):
 
 class TopologyError(ConfigError):
     """A topology name, spec or file is wrong."""
+
+
+class IntentParseError(ConfigError):
+    """Intent text the controlled-language parser could not turn into a formal intent.
+
+    ``words`` are the words it could not place (or that caused the refusal), ``spans`` their
+    ``(start, end)`` character offsets in the text, ``suggestions`` the closest valid readings,
+    and ``reason`` one of ``empty``, ``unplaced``, ``unknown-name``, ``incomplete``,
+    ``contradiction``, ``out-of-range``, ``refused``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        words: tuple[str, ...] = (),
+        spans: tuple[tuple[int, int], ...] = (),
+        suggestions: tuple[str, ...] = (),
+        reason: str = "unplaced",
+    ) -> None:
+        detail = message
+        if suggestions:
+            detail = f"{detail}; did you mean: " + " | ".join(suggestions)
+        super().__init__(detail)
+        self.message = message
+        self.words = words
+        self.spans = spans
+        self.suggestions = suggestions
+        self.reason = reason
 
 
 class ConfigValidationError(NetGPTError, ValueError):

@@ -1,0 +1,379 @@
+"""The intent agent: a langgraph ``StateGraph`` from operator text to a verified change.
+
+::
+
+    parse -> check (conflicts) -> compile -> verify_twin -> policy -> approve -> apply -> END
+
+and from every node to END as soon as a verdict fails (refused, conflict, failed). Every node
+records an audit entry and returns only the fields it changes; the routers stop the run at the
+first failed verdict. ``approve`` calls ``interrupt`` when policy asks for a
+human; the run resumes from its SQLite checkpoint, in this process or a later one, with
+``Command(resume="approve"|"reject")``. The collaborators (parser, compiler, twin verification,
+policies, device access) come in through :class:`AgentContext`, so the graph itself holds no I/O
+of its own and tests can point it at any network.
+"""
+
+from __future__ import annotations
+
+import itertools
+import operator
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+
+from netgpt.agents.audit import AuditLog
+from netgpt.agents.store import IntentStore
+from netgpt.device_config import DeviceConfig
+from netgpt.errors import NetGPTError
+from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
+from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
+from netgpt.tools.base import ApplyResult, config_diff
+
+__all__ = ["AgentContext", "IntentRunState", "Outcome", "build_intent_graph"]
+
+Outcome = Literal["refused", "conflict", "failed", "dry_run", "rejected", "deployed", "rolled_back"]
+
+
+class IntentRunState(TypedDict, total=False):
+    """What a run carries between nodes (JSON-able, so the checkpointer can store it)."""
+
+    run_id: str
+    text: str
+    actor: str
+    dry_run: bool
+    approved: bool  # pre-approval (``--yes``) for changes that policy lets a human approve
+    intent: dict[str, Any]
+    configs: dict[str, dict[str, Any]]
+    plan: dict[str, Any]
+    needs_approval: str
+    verdicts: Annotated[list[dict[str, Any]], operator.add]
+    outcome: Outcome
+    reason: str
+    timings: Annotated[list[tuple[str, float]], operator.add]
+
+
+@dataclass
+class AgentContext:
+    """The agent's collaborators. Each is a plain callable so backends can be swapped.
+
+    ``parse(text, actor)`` -> Intent (raises NetGPTError to refuse); ``conflicts(intent, active)``
+    -> failed Verdicts; ``read_configs()`` -> running configs by device; ``compile(intent,
+    configs)`` -> ChangeSet; ``verify_twin(intent, configs_after, active)`` -> (report, verdicts);
+    ``policy(intent, change_set, configs)`` -> verdicts; ``approval(intent, change_set, configs)``
+    -> why a human must approve, or None; ``apply(change_set, intent)`` -> ApplyResult (all or
+    nothing, confirmed commit, live verification inside).
+    """
+
+    parse: Callable[[str, str], Intent]
+    conflicts: Callable[[Intent, Sequence[Intent]], list[Verdict]]
+    read_configs: Callable[[], Mapping[str, DeviceConfig]]
+    compile: Callable[[Intent, Mapping[str, DeviceConfig]], ChangeSet]
+    verify_twin: Callable[
+        [Intent, Mapping[str, DeviceConfig], Sequence[Intent]],
+        tuple[FulfilmentReport, list[Verdict]],
+    ]
+    policy: Callable[[Intent, ChangeSet, Mapping[str, DeviceConfig]], list[Verdict]]
+    approval: Callable[[Intent, ChangeSet, Mapping[str, DeviceConfig]], str | None]
+    apply: Callable[[ChangeSet, Intent], ApplyResult]
+    store: IntentStore
+    audit: AuditLog
+
+
+def _verdict_dict(v: Verdict) -> dict[str, Any]:
+    d = asdict(v)
+    d["source"] = v.source.value
+    d["details"] = list(v.details)
+    return d
+
+
+def _plan_dict(cs: ChangeSet, configs: Mapping[str, DeviceConfig]) -> dict[str, Any]:
+    return {
+        "intent_id": cs.intent_id,
+        "notes": list(cs.notes),
+        "changes": {
+            c.device: {
+                "candidate": c.candidate.model_dump(mode="json"),
+                "reasons": list(c.reasons),
+                "diff": config_diff(configs[c.device], c.candidate) if c.device in configs else "",
+            }
+            for c in cs.changes
+        },
+    }
+
+
+def _plan_from(d: Mapping[str, Any]) -> ChangeSet:
+    from netgpt.intents.plan import DeviceChange
+
+    return ChangeSet(
+        intent_id=d["intent_id"],
+        changes=tuple(
+            DeviceChange(
+                device=name,
+                candidate=DeviceConfig.model_validate(c["candidate"]),
+                reasons=tuple(c["reasons"]),
+            )
+            for name, c in d["changes"].items()
+        ),
+        notes=tuple(d["notes"]),
+    )
+
+
+def _configs_from(d: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceConfig]:
+    return {k: DeviceConfig.model_validate(v) for k, v in d.items()}
+
+
+def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
+    """Compile the intent graph over ``ctx``; give a checkpointer for approval and resume."""
+
+    def record(state: IntentRunState, step: str, outcome: str, **detail: Any) -> None:
+        ctx.audit.append(
+            actor=state.get("actor", "operator"),
+            intent_id=state["run_id"],
+            step=step,
+            outcome=outcome,
+            detail=detail,
+        )
+
+    def intent_of(state: IntentRunState) -> Intent:
+        return Intent.model_validate(state["intent"])
+
+    def moved(state: IntentRunState, to: LifecycleState, reason: str) -> dict[str, Any]:
+        intent = intent_of(state).moved_to(to, reason)
+        ctx.store.save(intent)
+        return intent.model_dump(mode="json")
+
+    def fail(
+        state: IntentRunState, step: str, outcome: Outcome, reason: str, verdicts: list[Verdict]
+    ) -> IntentRunState:
+        update: IntentRunState = {
+            "outcome": outcome,
+            "reason": reason,
+            "verdicts": [_verdict_dict(v) for v in verdicts],
+        }
+        if "intent" in state:
+            update["intent"] = moved(state, LifecycleState.FAILED, reason)
+        record(state, step, outcome, reason=reason, verdicts=[str(v) for v in verdicts])
+        return update
+
+    def parse(state: IntentRunState) -> IntentRunState:
+        t0 = time.perf_counter()
+        try:
+            intent = ctx.parse(state["text"], state.get("actor", "operator"))
+        except NetGPTError as exc:
+            verdict = Verdict(False, VerdictSource.PARSER, "parse", str(exc))
+            return {
+                **fail(state, "parse", "refused", str(exc), [verdict]),
+                "timings": [("parse", time.perf_counter() - t0)],
+            }
+        intent = intent.model_copy(update={"id": state["run_id"], "text": state["text"]})
+        ctx.store.save(intent)
+        record(state, "parse", "ok", intent=intent.model_dump(mode="json"))
+        return {
+            "intent": intent.model_dump(mode="json"),
+            "verdicts": [
+                _verdict_dict(
+                    Verdict(
+                        True,
+                        VerdictSource.PARSER,
+                        "parse",
+                        f"understood as {', '.join(intent.kinds)}",
+                    )
+                )
+            ],
+            "timings": [("parse", time.perf_counter() - t0)],
+        }
+
+    def check(state: IntentRunState) -> IntentRunState:
+        t0 = time.perf_counter()
+        intent = intent_of(state)
+        active = [i for i in ctx.store.active() if i.id != intent.id]
+        failed = ctx.conflicts(intent, active)
+        if failed:
+            return {
+                **fail(state, "check", "conflict", failed[0].evidence, failed),
+                "timings": [("check", time.perf_counter() - t0)],
+            }
+        record(state, "check", "ok", active=len(active))
+        ok = Verdict(
+            True,
+            VerdictSource.CONFLICT,
+            "conflicts",
+            f"no conflict with {len(active)} active intent(s)",
+        )
+        return {"verdicts": [_verdict_dict(ok)], "timings": [("check", time.perf_counter() - t0)]}
+
+    def compile_(state: IntentRunState) -> IntentRunState:
+        t0 = time.perf_counter()
+        intent = intent_of(state)
+        try:
+            configs = dict(ctx.read_configs())
+            change_set = ctx.compile(intent, configs)
+        except NetGPTError as exc:
+            verdict = Verdict(False, VerdictSource.TWIN, "compile", str(exc))
+            return {
+                **fail(state, "compile", "failed", str(exc), [verdict]),
+                "timings": [("compile", time.perf_counter() - t0)],
+            }
+        plan = _plan_dict(change_set, configs)
+        record(
+            state,
+            "compile",
+            "ok",
+            devices=list(change_set.devices),
+            notes=plan["notes"],
+            diffs={d: c["diff"] for d, c in plan["changes"].items()},
+        )
+        return {
+            "configs": {k: v.model_dump(mode="json") for k, v in configs.items()},
+            "plan": plan,
+            "intent": moved(
+                state, LifecycleState.COMPILED, f"plan touches {len(change_set.devices)} device(s)"
+            ),
+            "timings": [("compile", time.perf_counter() - t0)],
+        }
+
+    def verify_twin(state: IntentRunState) -> IntentRunState:
+        t0 = time.perf_counter()
+        intent = intent_of(state)
+        change_set = _plan_from(state["plan"])
+        after = change_set.applied_to(_configs_from(state["configs"]))
+        active = [i for i in ctx.store.active() if i.id != intent.id]
+        _report, verdicts = ctx.verify_twin(intent, after, active)
+        failed = [v for v in verdicts if not v.passed]
+        if failed:
+            return {
+                **fail(
+                    state,
+                    "verify_twin",
+                    "failed",
+                    f"the twin says the plan does not hold: {failed[0].evidence}",
+                    verdicts,
+                ),
+                "timings": [("verify_twin", time.perf_counter() - t0)],
+            }
+        record(state, "verify_twin", "ok", verdicts=[str(v) for v in verdicts])
+        return {
+            "verdicts": [_verdict_dict(v) for v in verdicts],
+            "timings": [("verify_twin", time.perf_counter() - t0)],
+        }
+
+    def policy(state: IntentRunState) -> IntentRunState:
+        t0 = time.perf_counter()
+        intent = intent_of(state)
+        change_set = _plan_from(state["plan"])
+        configs = _configs_from(state["configs"])
+        verdicts = ctx.policy(intent, change_set, configs)
+        failed = [v for v in verdicts if not v.passed]
+        if failed:
+            return {
+                **fail(
+                    state,
+                    "policy",
+                    "refused",
+                    f"refused by policy rule {failed[0].rule}: {failed[0].evidence}",
+                    verdicts,
+                ),
+                "timings": [("policy", time.perf_counter() - t0)],
+            }
+        why = ctx.approval(intent, change_set, configs)
+        record(state, "policy", "ok", verdicts=[str(v) for v in verdicts], approval=why)
+        return {
+            "verdicts": [_verdict_dict(v) for v in verdicts],
+            "needs_approval": why or "",
+            "timings": [("policy", time.perf_counter() - t0)],
+        }
+
+    def approve(state: IntentRunState) -> IntentRunState:
+        if state.get("dry_run"):
+            record(state, "approve", "dry_run")
+            return {"outcome": "dry_run", "reason": "dry run: nothing applied"}
+        why = state.get("needs_approval", "")
+        if not why:
+            return {}
+        if state.get("approved"):
+            record(state, "approve", "pre-approved", why=why)
+            verdict = Verdict(
+                True,
+                VerdictSource.APPROVAL,
+                "approval",
+                f"approved up front by {state.get('actor', 'operator')}: {why}",
+            )
+            return {"verdicts": [_verdict_dict(verdict)]}
+        intent_json = moved(state, LifecycleState.AWAITING_APPROVAL, why)
+        record(state, "approve", "waiting", why=why)
+        answer = interrupt(
+            {
+                "intent_id": state["run_id"],
+                "why": why,
+                "diffs": {d: c["diff"] for d, c in state["plan"]["changes"].items()},
+            }
+        )
+        decision = str(answer.get("decision") if isinstance(answer, dict) else answer).lower()
+        approver = answer.get("by", "approver") if isinstance(answer, dict) else "approver"
+        if decision != "approve":
+            reason = f"rejected by {approver}"
+            intent = Intent.model_validate(intent_json).moved_to(LifecycleState.FAILED, reason)
+            ctx.store.save(intent)
+            record(state, "approve", "rejected", by=approver)
+            verdict = Verdict(False, VerdictSource.APPROVAL, "approval", reason)
+            return {
+                "intent": intent.model_dump(mode="json"),
+                "outcome": "rejected",
+                "reason": reason,
+                "verdicts": [_verdict_dict(verdict)],
+            }
+        record(state, "approve", "approved", by=approver)
+        verdict = Verdict(True, VerdictSource.APPROVAL, "approval", f"approved by {approver}")
+        return {"intent": intent_json, "verdicts": [_verdict_dict(verdict)]}
+
+    def apply(state: IntentRunState) -> IntentRunState:
+        t0 = time.perf_counter()
+        intent = intent_of(state)
+        change_set = _plan_from(state["plan"])
+        result = ctx.apply(change_set, intent)
+        took = [("apply", time.perf_counter() - t0)]
+        detail = {"apply_outcome": result.outcome, "summary": result.summary()}
+        if result.outcome in ("applied", "no_change"):
+            record(state, "apply", "deployed", **detail)
+            deployed = moved(state, LifecycleState.DEPLOYED, result.summary().splitlines()[0])
+            verdict = Verdict(True, VerdictSource.LIVE, "apply", result.summary().splitlines()[0])
+            return {
+                "intent": deployed,
+                "outcome": "deployed",
+                "reason": "deployed and verified",
+                "verdicts": [_verdict_dict(verdict)],
+                "timings": took,
+            }
+        outcome: Outcome = "rolled_back" if result.outcome == "rolled_back" else "failed"
+        reason = result.error or result.summary()
+        verdict = Verdict(False, VerdictSource.LIVE, "apply", reason)
+        return {**fail(state, "apply", outcome, reason, [verdict]), "timings": took}
+
+    def after(step: str) -> Callable[[IntentRunState], Literal["next", "stop"]]:
+        def route(state: IntentRunState) -> Literal["next", "stop"]:
+            return "stop" if state.get("outcome") else "next"
+
+        route.__name__ = f"after_{step}"
+        return route
+
+    graph = StateGraph(IntentRunState)
+    steps: list[tuple[str, Any]] = [
+        ("parse", parse),
+        ("check", check),
+        ("compile", compile_),
+        ("verify_twin", verify_twin),
+        ("policy", policy),
+        ("approve", approve),
+        ("apply", apply),
+    ]
+    for name, fn in steps:
+        graph.add_node(name, fn)
+    graph.add_edge(START, "parse")
+    for (name, _), (nxt, _) in itertools.pairwise(steps):
+        graph.add_conditional_edges(name, after(name), {"next": nxt, "stop": END})
+    graph.add_edge("apply", END)
+    return graph.compile(checkpointer=checkpointer)

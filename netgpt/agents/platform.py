@@ -1,0 +1,270 @@
+"""Wiring: the agent's collaborators for one network (inventory + topology + state directory).
+
+:class:`IntentPlatform` owns the intent store, the audit log and the langgraph checkpointer in
+the state directory, and builds the :class:`~netgpt.agents.graph.AgentContext` from the parser,
+the compiler, the twin, the policies and the tools. ``submit`` runs an intent; ``resume``
+answers a pending approval (also from another process, after a restart).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite import SqliteSaver
+from langgraph.types import Command
+
+from netgpt.agents.audit import AuditLog
+from netgpt.agents.graph import AgentContext, IntentRunState, build_intent_graph
+from netgpt.agents.store import IntentStore
+from netgpt.device_config import DeviceConfig
+from netgpt.errors import ConfigError
+from netgpt.intents.compiler import compile_intent
+from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
+from netgpt.intents.parser import NameTable, parse_intent
+from netgpt.intents.plan import ChangeSet, Verdict
+from netgpt.intents.verify import verify_on_twin
+from netgpt.inventory import Inventory
+from netgpt.policies.base import PolicySet
+from netgpt.policies.conflicts import find_conflicts
+from netgpt.policies.guardrails import default_policies, evaluate_change, needs_approval
+from netgpt.sim_networks.topology import Topology, build_topology
+from netgpt.sim_networks.twin import DigitalTwin, TrafficMatrix
+from netgpt.telemetry.poller import TelemetryPoller
+from netgpt.telemetry.views import estimate_traffic_matrix, latest_by_interface
+from netgpt.tools.applier import apply_changes
+from netgpt.tools.base import ApplyResult
+from netgpt.tools.netconf import netconf_drivers
+
+__all__ = ["IntentPlatform", "RunResult"]
+
+# kinds whose compilation or verification needs the current traffic
+_TRAFFIC_KINDS = frozenset({"utilization_ceiling", "bandwidth", "latency"})
+
+
+@dataclass
+class RunResult:
+    """How one run ended (or paused for approval)."""
+
+    run_id: str
+    state: IntentRunState
+    waiting_for_approval: dict[str, Any] | None = None
+    seconds: float = 0.0
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        """refused, conflict, failed, dry_run, rejected, deployed, rolled_back, or awaiting."""
+        if self.waiting_for_approval is not None:
+            return "awaiting_approval"
+        return str(self.state.get("outcome", "unknown"))
+
+
+class IntentPlatform:
+    """Intents over one inventory's network, with state in ``state_dir``."""
+
+    def __init__(
+        self,
+        inventory: Inventory,
+        state_dir: Path,
+        *,
+        topology: Topology | None = None,
+        policies: PolicySet | None = None,
+        confirm_timeout_s: int = 60,
+        traffic_sample_s: float = 0.5,
+    ) -> None:
+        self.inventory = inventory
+        self.topology = topology or build_topology(inventory.topology or inventory.network)
+        self.policies = policies or default_policies()
+        self.names = NameTable.from_topology(self.topology)
+        self.state_dir = state_dir
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.store = IntentStore(state_dir / "intents.sqlite")
+        self.audit = AuditLog(state_dir / "audit.sqlite")
+        self._checkpoint_db = sqlite3.connect(
+            state_dir / "agent-checkpoints.sqlite", check_same_thread=False
+        )
+        self.checkpointer = SqliteSaver(self._checkpoint_db)
+        self.confirm_timeout_s = confirm_timeout_s
+        self.traffic_sample_s = traffic_sample_s
+        self._drivers = netconf_drivers(inventory)
+        self._traffic: TrafficMatrix | None = None
+        self.graph = build_intent_graph(self._context(), self.checkpointer)
+
+    # -- collaborators -------------------------------------------------------------------
+
+    def read_configs(self) -> dict[str, DeviceConfig]:
+        """Running config of every device, read over NETCONF concurrently."""
+
+        def one(name: str) -> tuple[str, DeviceConfig]:
+            with self._drivers(name) as driver:
+                return name, driver.get_config("running")
+
+        with ThreadPoolExecutor(max_workers=min(16, len(self.inventory.devices))) as pool:
+            return dict(pool.map(one, [d.name for d in self.inventory.devices]))
+
+    def measure_traffic(self) -> TrafficMatrix:
+        """A traffic matrix estimated from two SNMP polls ``traffic_sample_s`` apart."""
+
+        async def sample() -> TrafficMatrix:
+            poller = TelemetryPoller(self.inventory, None, interval_s=self.traffic_sample_s)
+            rates = []
+            try:
+                await poller.run(rounds=2, on_round=lambda r: rates.extend(r.rates))
+            finally:
+                await poller.aclose()
+            return estimate_traffic_matrix(latest_by_interface(rates))
+
+        return asyncio.run(sample())
+
+    def _traffic_for(self, intents: Sequence[Intent]) -> TrafficMatrix | None:
+        if not any(k in _TRAFFIC_KINDS for i in intents for k in i.kinds):
+            return None
+        if self._traffic is None:
+            self._traffic = self.measure_traffic()
+        return self._traffic
+
+    def _context(self) -> AgentContext:
+        topo = self.topology
+
+        def parse(text: str, actor: str) -> Intent:
+            self._traffic = None  # a new run measures afresh when it needs traffic
+            return parse_intent(text, self.names, owner=actor)
+
+        def conflicts(intent: Intent, active: Sequence[Intent]) -> list[Verdict]:
+            traffic = self._traffic_for([intent])
+            twin = DigitalTwin(topo, self.read_configs()) if traffic is not None else None
+            found = find_conflicts(intent, active, topo, twin=twin, traffic=traffic)
+            return [c.verdict() for c in found]
+
+        def compile_(intent: Intent, configs: Mapping[str, DeviceConfig]) -> ChangeSet:
+            return compile_intent(intent, topo, configs, traffic=self._traffic_for([intent]))
+
+        def verify_twin(
+            intent: Intent, after: Mapping[str, DeviceConfig], active: Sequence[Intent]
+        ) -> tuple[FulfilmentReport, list[Verdict]]:
+            traffic = self._traffic_for([intent, *active])
+            return verify_on_twin(intent, topo, after, traffic=traffic, active=active)
+
+        def policy(
+            intent: Intent, change_set: ChangeSet, configs: Mapping[str, DeviceConfig]
+        ) -> list[Verdict]:
+            return evaluate_change(
+                self.policies, intent, change_set, configs, now=datetime.now(UTC), topology=topo
+            )
+
+        def approval(
+            intent: Intent, change_set: ChangeSet, configs: Mapping[str, DeviceConfig]
+        ) -> str | None:
+            verdict = needs_approval(
+                self.policies, intent, change_set, now=datetime.now(UTC), current_configs=configs
+            )
+            return None if verdict is None else verdict.evidence
+
+        def apply(change_set: ChangeSet, intent: Intent) -> ApplyResult:
+            def live_check() -> bool | str:
+                # the committed configs, read back from the devices, must be the plan, and the
+                # intent must hold on a twin of what the devices now run
+                live = self.read_configs()
+                for name, candidate in change_set.candidates().items():
+                    if live[name] != candidate:
+                        return f"{name} runs a config other than the committed plan"
+                traffic = self._traffic_for([intent])
+                _report, verdicts = verify_on_twin(intent, topo, live, traffic=traffic)
+                failed = [v for v in verdicts if not v.passed]
+                return True if not failed else f"live state: {failed[0].evidence}"
+
+            if not change_set.changes:
+                return ApplyResult(results=(), outcome="no_change")
+            return apply_changes(
+                change_set.candidates(),
+                self._drivers,
+                dry_run=False,
+                confirm_timeout_s=self.confirm_timeout_s,
+                verify=live_check,
+            )
+
+        return AgentContext(
+            parse=parse,
+            conflicts=conflicts,
+            read_configs=self.read_configs,
+            compile=compile_,
+            verify_twin=verify_twin,
+            policy=policy,
+            approval=approval,
+            apply=apply,
+            store=self.store,
+            audit=self.audit,
+        )
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def _finish(self, run_id: str, started: float, out: dict[str, Any]) -> RunResult:
+        waiting = None
+        if "__interrupt__" in out:
+            waiting = out["__interrupt__"][0].value
+        state = self.graph.get_state({"configurable": {"thread_id": run_id}}).values
+        verdicts = [
+            Verdict(
+                passed=v["passed"],
+                source=v["source"],
+                rule=v["rule"],
+                evidence=v["evidence"],
+                details=tuple(v.get("details", ())),
+            )
+            for v in state.get("verdicts", [])
+        ]
+        return RunResult(run_id, state, waiting, time.perf_counter() - started, verdicts)
+
+    def submit(
+        self, text: str, *, actor: str = "operator", dry_run: bool = False, approved: bool = False
+    ) -> RunResult:
+        """Run ``text`` through the graph; returns when it ends or waits for approval."""
+        started = time.perf_counter()
+        run_id = Intent.model_fields["id"].default_factory()  # type: ignore[misc,call-arg]
+        initial: IntentRunState = {
+            "run_id": run_id,
+            "text": text,
+            "actor": actor,
+            "dry_run": dry_run,
+            "approved": approved,
+            "verdicts": [],
+            "timings": [],
+        }
+        out = self.graph.invoke(initial, {"configurable": {"thread_id": run_id}})
+        return self._finish(run_id, started, out)
+
+    def resume(self, run_id: str, *, decision: str, by: str) -> RunResult:
+        """Answer a pending approval: ``decision`` is ``approve`` or ``reject``."""
+        if decision not in ("approve", "reject"):
+            raise ConfigError(f"decision must be 'approve' or 'reject', got {decision!r}")
+        config = {"configurable": {"thread_id": run_id}}
+        snapshot = self.graph.get_state(config)
+        if not snapshot.next or "approve" not in snapshot.next:
+            raise ConfigError(
+                f"intent {run_id!r} is not waiting for approval; 'netgpt intents list' shows "
+                "the ones that are"
+            )
+        started = time.perf_counter()
+        out = self.graph.invoke(Command(resume={"decision": decision, "by": by}), config)
+        return self._finish(run_id, started, out)
+
+    def withdraw(self, intent_id: str, *, by: str) -> Intent:
+        """Mark an intent withdrawn (its device changes stay until a later issue removes them)."""
+        intent = self.store.get(intent_id).moved_to(LifecycleState.WITHDRAWN, f"withdrawn by {by}")
+        self.store.save(intent)
+        self.audit.append(actor=by, intent_id=intent_id, step="withdraw", outcome="ok")
+        return intent
+
+    def close(self) -> None:
+        """Close the stores."""
+        self.store.close()
+        self.audit.close()
+        self._checkpoint_db.close()

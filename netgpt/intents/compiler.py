@@ -1,0 +1,724 @@
+"""The intent compiler: a formal :class:`Intent` to per-device candidate configs (a ChangeSet).
+
+Built on the current configs and the digital twin, deterministic, pure (no I/O). Each kind:
+
+- **access block / reachability must-not**: drop rules in the ACL ``intent-<id>``, placed at the
+  edge closest to the source (ingress of ``eth0`` on the source's devices) when the source is a
+  device, group or site, else at the destination's edge (egress of ``eth0`` on its devices). The
+  ACL is put first on the interface, ahead of ACLs already attached, which stay intact.
+- **access allow / reachability must**: nothing is added. The compiler checks on the twin that
+  every test flow gets through; this intent's own earlier rules are always removed first (a
+  recompile replaces them); a drop by any other ACL, or a missing route, is a
+  :class:`CompileError` naming the rule: allowing it would override another intent, which is for
+  the conflict check and the operator to decide. "Only X" semantics are not supported.
+- **time windows**: the rules are compiled as if inside the window; the agent applies the change
+  set when the window opens and withdraws it when it closes (a note says so).
+- **waypoint**: static routes for the destination's prefixes along src -> W1 -> ... -> dst
+  (IGP-shortest segments that do not revisit a device), only on devices whose forwarding would not
+  already take the next hop; the twin then confirms every path crosses the waypoints.
+- **load balancing over N paths**: among the k shortest simple paths, the first set of N whose
+  costs can be made to tie by raising the cost of one edge unique to each cheaper path, such that
+  exactly those N paths are then the shortest ones; confirmed with ``twin.paths``.
+- **bandwidth cap**: an ingress policer on the source's ``eth0`` (or an egress policer on the
+  destination's ``eth0`` when the source is not a place); the policer caps everything crossing
+  that interface (the device model has no per-class policers), which a note says.
+- **bandwidth guarantee**: the device model has no queues or reservations, so nothing is
+  configured. The compiler checks that every path has headroom (capacity minus the given traffic's
+  load) and no policer below the rate, and says so in a note; otherwise :class:`CompileError`.
+- **utilization ceiling** (needs a traffic matrix): greedy; raise (double, up to four times) the
+  IGP cost of the hottest over-ceiling link direction in scope, keep the step only if the total
+  excess over the ceiling falls, re-evaluate, repeat (bounded); :class:`CompileError` if the
+  ceiling cannot be met.
+- **latency**: if the largest ECMP path delay exceeds ``max_ms``, take the lowest-delay path and
+  raise the cost of the first deviating edge of each shortest path that is too slow until only
+  fast enough paths remain shortest; :class:`CompileError` if even the fastest path is too slow.
+- **slo**: not compilable to device config: an empty change set with a note.
+
+IGP costs are per direction (the sending interface's cost), so a raise never moves reverse traffic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from netgpt.device_config import (
+    Acl,
+    AclAction,
+    AclRule,
+    DeviceConfig,
+    InterfaceConfig,
+    IPProtocol,
+    RateLimit,
+    StaticRoute,
+)
+from netgpt.errors import ConfigError
+from netgpt.intents.model import (
+    AccessAction,
+    AccessExpectation,
+    BandwidthExpectation,
+    BandwidthMode,
+    Expectation,
+    Intent,
+    LatencyExpectation,
+    LoadBalancingExpectation,
+    ReachabilityExpectation,
+    ServiceLevelExpectation,
+    UtilizationCeilingExpectation,
+    WaypointExpectation,
+)
+from netgpt.intents.plan import ChangeSet, DeviceChange
+from netgpt.intents.resolve import (
+    ANY_PREFIX,
+    FlowMatch,
+    ResolvedEndpoint,
+    ResolvedTraffic,
+    first_host,
+    probes,
+    resolve_endpoint,
+    resolve_region,
+    resolve_traffic,
+)
+from netgpt.intents.verify import evaluate_expectation, path_links, scoped_links
+from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
+from netgpt.sim_networks.twin import DigitalTwin, DropReason, TrafficMatrix
+
+__all__ = ["CompileError", "compile_intent", "intent_acl_name"]
+
+_MAX_COST = 65535
+_CANDIDATE_PATHS = 16
+_MAX_COMBINATIONS = 5000
+_CEILING_STEPS = 60
+_LATENCY_STEPS = 100
+_EPS = 1e-9
+
+
+class CompileError(ConfigError):
+    """The intent cannot be turned into configs: impossible here, or blocked by another intent."""
+
+
+def intent_acl_name(intent_id: str) -> str:
+    """Return the ACL that holds ``intent_id``'s rules on every device (``intent-<id>``)."""
+    name = f"intent-{intent_id}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(intent_id.encode()).hexdigest()[:12]
+    return f"intent-{intent_id[:44]}-{digest}"
+
+
+# --------------------------------------------------------------------------------------------
+# working state
+
+
+@dataclass
+class _Plan:
+    """The configs being built, with why each device changes, and the notes for the operator."""
+
+    topology: Topology
+    base_twin: DigitalTwin
+    acl: str
+    configs: dict[str, DeviceConfig]
+    reasons: dict[str, list[str]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def twin(self) -> DigitalTwin:
+        return self.base_twin.with_configs(self.configs)
+
+    def set(self, device: str, config: DeviceConfig, reason: str) -> None:
+        if config != self.configs[device]:
+            self.configs[device] = config
+            self.reasons.setdefault(device, []).append(reason)
+
+    def cost(self, device: str, neighbour: str) -> int:
+        itf = self.configs[device].interface(self.topology.interface_to(device, neighbour))
+        if itf.igp_cost is not None:
+            return itf.igp_cost
+        return int(self.topology.graph.edges[device, neighbour]["igp_cost"])
+
+    def set_cost(self, device: str, neighbour: str, cost: int, why: str) -> None:
+        name = self.topology.interface_to(device, neighbour)
+        cfg = self.configs[device]
+        old = self.cost(device, neighbour)
+        itf = cfg.interface(name).model_copy(update={"igp_cost": cost})
+        self.set(device, cfg.with_interface(itf),
+                 f"IGP cost of {name} toward {neighbour} {old} -> {cost}: {why}")
+
+    def graph(self) -> nx.DiGraph:
+        """Up link directions with their current cost and delay."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.topology.devices)
+        for lk in self.topology.links():
+            a = _interface(self.configs[lk.a], lk.a_interface)
+            b = _interface(self.configs[lk.b], lk.b_interface)
+            if a is None or b is None or not (a.enabled and b.enabled):
+                continue
+            g.add_edge(lk.a, lk.b, cost=self.cost(lk.a, lk.b), delay=lk.delay_ms)
+            g.add_edge(lk.b, lk.a, cost=self.cost(lk.b, lk.a), delay=lk.delay_ms)
+        return g
+
+
+def _interface(cfg: DeviceConfig, name: str) -> InterfaceConfig | None:
+    try:
+        return cfg.interface(name)
+    except KeyError:
+        return None
+
+
+def _path_sum(g: nx.DiGraph, path: list[str] | tuple[str, ...], key: str) -> float:
+    return float(sum(g.edges[u, v][key] for u, v in itertools.pairwise(path)))
+
+
+# --------------------------------------------------------------------------------------------
+# ACL edits
+
+
+def _without_acl(cfg: DeviceConfig, name: str) -> DeviceConfig:
+    itfs = tuple(
+        i.model_copy(update={
+            "acl_ingress": tuple(a for a in i.acl_ingress if a != name),
+            "acl_egress": tuple(a for a in i.acl_egress if a != name),
+        })
+        for i in cfg.interfaces
+    )
+    return DeviceConfig(hostname=cfg.hostname, interfaces=itfs,
+                        acls=tuple(a for a in cfg.acls if a.name != name),
+                        static_routes=cfg.static_routes)
+
+
+def _with_rules(
+    cfg: DeviceConfig, acl_name: str, rules: list[AclRule], *, ingress: bool
+) -> DeviceConfig:
+    """Add ``rules`` to ACL ``acl_name`` and attach it first on eth0 (ingress or egress)."""
+    old = next((a for a in cfg.acls if a.name == acl_name), None)
+    kept = old.rules if old is not None else ()
+    taken = {r.name for r in kept}
+    acl = Acl(name=acl_name, rules=(*kept, *(r for r in rules if r.name not in taken)))
+    acls = (*(a for a in cfg.acls if a.name != acl_name), acl)
+    cfg = DeviceConfig(hostname=cfg.hostname, interfaces=cfg.interfaces, acls=acls,
+                       static_routes=cfg.static_routes)
+    try:
+        itf = cfg.interface(ACCESS_INTERFACE)
+    except KeyError:
+        raise CompileError(
+            f"{cfg.hostname} has no access interface {ACCESS_INTERFACE} to place ACL {acl_name} "
+            "on; restore the interface in its config first"
+        ) from None
+    key = "acl_ingress" if ingress else "acl_egress"
+    attached: tuple[str, ...] = getattr(itf, key)
+    if acl_name not in attached:
+        attached = (acl_name, *attached)
+    return cfg.with_interface(itf.model_copy(update={key: attached}))
+
+
+# --------------------------------------------------------------------------------------------
+# access and reachability
+
+
+def _block(plan: _Plan, index: int, traffic: ResolvedTraffic, what: str) -> None:
+    src, dst = traffic.source, traffic.destination
+    if src.attached:
+        devices, ingress = src.devices, True
+        src_prefixes = (ANY_PREFIX,) if src.whole_device else src.prefixes
+        dst_prefixes = (ANY_PREFIX,) if dst.is_any else dst.prefixes
+        where = f"ingress of {ACCESS_INTERFACE} at {src.label}, the edge closest to the source"
+    elif dst.devices and not dst.is_any:
+        devices, ingress = dst.devices, False
+        src_prefixes = src.prefixes
+        dst_prefixes = (ANY_PREFIX,) if dst.whole_device else dst.prefixes
+        where = (f"egress of {ACCESS_INTERFACE} at {dst.label}, the destination's edge (the "
+                 f"source, {src.label}, is not a place of the network)")
+    else:
+        raise CompileError(
+            f"cannot place a block of {traffic.label}: neither end is a device, group, site or "
+            "a prefix inside the network; name a source or destination"
+        )
+    if not dst_prefixes:
+        raise CompileError(f"{dst.label} has no local prefixes to match; name a group or prefix")
+    for device in devices:
+        rules = [
+            AclRule(name=f"e{index}-{n}", action=AclAction.DROP, protocol=m.protocol,
+                    source_prefix=sp, destination_prefix=dp, destination_ports=m.ports)
+            for n, (sp, dp, m) in enumerate(
+                itertools.product(src_prefixes, dst_prefixes, traffic.matches), start=1)
+        ]
+        plan.set(device, _with_rules(plan.configs[device], plan.acl, rules, ingress=ingress),
+                 f"ACL {plan.acl}: drop {what} ({len(rules)} rule(s)) on {where}")
+    plan.notes.append(f"block {what}: drop rules in ACL {plan.acl} on the {where}")
+    twin = plan.twin()
+    for p in probes(src, dst, traffic.matches):
+        r = twin.reachability(p.src_device, p.dst_address, p.protocol, p.dst_port, p.src_address)
+        if r.reachable:
+            raise CompileError(f"the block rules for {what} do not stop {r}")
+
+
+def _ensure_open(plan: _Plan, traffic: ResolvedTraffic, what: str) -> None:
+    twin = plan.twin()
+    flows = probes(traffic.source, traffic.destination, traffic.matches)
+    if not flows:
+        raise CompileError(f"no test flow for {what}: {traffic.destination.label} has no address")
+    for p in flows:
+        r = twin.reachability(p.src_device, p.dst_address, p.protocol, p.dst_port, p.src_address)
+        if r.delivered_fraction >= 1 - _EPS:
+            continue
+        acls = [c for c in r.drops if c.reason is DropReason.ACL]
+        if any(c.acl == plan.acl for c in acls):
+            raise CompileError(
+                f"intent's own block rules stop {what} ({r}); its expectations contradict each "
+                "other: narrow the block or drop the allow"
+            )
+        if acls:
+            raise CompileError(
+                f"cannot allow {what}: {r}. That ACL belongs to another intent or to the "
+                "operator; withdraw or narrow it first (the compiler does not override it)"
+            )
+        raise CompileError(f"cannot allow {what}: {r}; fix routing or interfaces first")
+    plan.notes.append(f"allow {what}: already open on the twin ({len(flows)} test flow(s)); "
+                      "no change needed")
+
+
+def _access(plan: _Plan, index: int, e: AccessExpectation) -> None:
+    traffic = resolve_traffic(e.traffic, plan.topology)
+    if e.action is AccessAction.BLOCK:
+        _block(plan, index, traffic, traffic.label)
+    else:
+        _ensure_open(plan, traffic, traffic.label)
+    if e.window is not None:
+        days = ",".join(e.window.days)
+        plan.notes.append(
+            f"time window {days} {e.window.start}-{e.window.end} {e.window.timezone}: compiled as "
+            "if inside the window; the agent applies this change set when the window opens and "
+            "withdraws it when it closes"
+        )
+
+
+def _reachability(plan: _Plan, index: int, e: ReachabilityExpectation) -> None:
+    src = resolve_endpoint(e.source, plan.topology)
+    dst = resolve_endpoint(e.destination, plan.topology)
+    traffic = ResolvedTraffic(src, dst, (FlowMatch(IPProtocol.ANY),),
+                              f"all traffic from {src.label} to {dst.label}")
+    if e.reachable:
+        _ensure_open(plan, traffic, traffic.label)
+    else:
+        _block(plan, index, traffic, traffic.label)
+
+
+# --------------------------------------------------------------------------------------------
+# waypoint
+
+
+def _destination_routes(dst: ResolvedEndpoint, topology: Topology) -> list[tuple[str, str]]:
+    if dst.is_any:
+        raise CompileError("a waypoint needs a destination; 'anywhere' has no prefixes to route")
+    if dst.kind == "group":
+        routes = [(dst.devices[0], p) for p in dst.prefixes]
+    elif dst.kind == "prefix":
+        if len(dst.devices) != 1:
+            raise CompileError(
+                f"{dst.label} is owned by {len(dst.devices)} devices {list(dst.devices)}; a "
+                "waypoint needs a destination with one attachment"
+            )
+        routes = [(dst.devices[0], dst.prefixes[0])]
+    else:
+        routes = [(d, p) for d in dst.devices for p in topology.local_prefixes(d)]
+    if not routes:
+        raise CompileError(f"{dst.label} has no local prefixes to route toward")
+    return routes
+
+
+def _segment(g: nx.DiGraph, a: str, b: str, used: set[str]) -> list[str]:
+    view = nx.subgraph_view(g, filter_node=lambda n: n in (a, b) or n not in used)
+    try:
+        return list(nx.shortest_path(view, a, b, weight="cost"))
+    except nx.NetworkXNoPath:
+        raise CompileError(
+            f"no path from {a} to {b} that avoids devices already on the waypoint path "
+            f"{sorted(used)}; destination-based routes cannot revisit a device"
+        ) from None
+
+
+def _waypoint(plan: _Plan, index: int, e: WaypointExpectation) -> None:
+    topo = plan.topology
+    unknown = [w for w in e.via if w not in topo.graph]
+    if unknown:
+        raise CompileError(
+            f"waypoint(s) {unknown} are not devices of topology {topo.name!r}; known devices "
+            f"start with {topo.devices[:8]}"
+        )
+    src = resolve_endpoint(e.source, topo)
+    dst = resolve_endpoint(e.destination, topo)
+    if src.is_any or not src.devices:
+        raise CompileError(f"a waypoint needs a source inside the network, got {src.label}")
+    routes = _destination_routes(dst, topo)
+    g = plan.graph()
+    twin = plan.twin()
+    wanted: dict[tuple[str, str], str] = {}
+    for s in src.devices:
+        for owner, prefix in routes:
+            stops = [s, *e.via, owner]
+            stops = [x for i, x in enumerate(stops) if i == 0 or x != stops[i - 1]]
+            path: list[str] = [s]
+            for a, b in itertools.pairwise(stops):
+                path.extend(_segment(g, a, b, set(path))[1:])
+            plan.notes.append(f"waypoint path for {prefix} from {s}: {'-'.join(path)}")
+            for u, v in itertools.pairwise(path):
+                seen = wanted.setdefault((u, prefix), v)
+                if seen != v:
+                    raise CompileError(
+                        f"sources of {src.label} need {u} to send {prefix} both to {seen} and "
+                        f"to {v}; destination-based routes cannot do both: name one source"
+                    )
+    for (u, prefix), v in sorted(wanted.items()):
+        cfg = plan.configs[u]
+        current = next((r for r in cfg.static_routes if r.prefix == prefix), None)
+        next_hop = str(topo.graph.edges[u, v]["ports"][v][1]).split("/")[0]
+        if current is None:
+            hops = {t.devices[1] for t in twin.paths(u, first_host(prefix)) if len(t.devices) > 1}
+            if hops == {v}:
+                continue  # the IGP already takes the next hop
+        elif current.next_hop_address == next_hop:
+            continue
+        route = StaticRoute(prefix=prefix, next_hop_address=next_hop)
+        statics = (*tuple(r for r in cfg.static_routes if r.prefix != prefix), route)
+        why = f"static route {prefix} via {v} ({next_hop}) to cross {'-'.join(e.via)}"
+        if current is not None:
+            why = f"{why}, replacing the existing route for {prefix}"
+        plan.set(u, cfg.model_copy(update={"static_routes": statics}), why)
+    plan.notes.append(
+        "the static routes steer all traffic to those prefixes that reaches these devices, not "
+        f"only traffic from {src.label}"
+    )
+    _confirm(plan, index, e)
+
+
+def _confirm(plan: _Plan, index: int, e: Expectation) -> None:
+    result = evaluate_expectation(e, index, plan.twin())
+    if not result.holds:
+        raise CompileError(f"the planned change does not satisfy {e.kind}: {result.measurement}")
+
+
+# --------------------------------------------------------------------------------------------
+# load balancing
+
+
+def _single(end: ResolvedEndpoint, role: str) -> str:
+    if len(end.devices) != 1:
+        raise CompileError(
+            f"load balancing needs one {role} device; {end.label} attaches at "
+            f"{list(end.devices)[:8]}: name a device or group"
+        )
+    return end.devices[0]
+
+
+def _load_balancing(plan: _Plan, index: int, e: LoadBalancingExpectation) -> None:
+    topo = plan.topology
+    src = resolve_endpoint(e.source, topo)
+    dst = resolve_endpoint(e.destination, topo)
+    s, d = _single(src, "source"), _single(dst, "destination")
+    address = next((a for dev, a in dst.addresses if dev == d and a is not None), None)
+    if address is None:
+        raise CompileError(f"{dst.label} has no address to balance traffic toward")
+    now = [t for t in plan.twin().paths(s, address) if t.delivered]
+    if len(now) >= e.paths:
+        plan.notes.append(f"{len(now)} equal-cost paths from {s} to {address} already (want "
+                          f"{e.paths}); no change")
+        return
+    g = plan.graph()
+    try:
+        candidates = [tuple(p) for p in itertools.islice(
+            nx.shortest_simple_paths(g, s, d, weight="cost"), _CANDIDATE_PATHS)]
+    except nx.NetworkXNoPath:
+        candidates = []
+    if len(candidates) < e.paths:
+        raise CompileError(
+            f"{topo.name} has only {len(candidates)} simple path(s) from {s} to {d}; cannot "
+            f"balance over {e.paths}"
+        )
+    for tries, combo in enumerate(itertools.combinations(candidates, e.paths)):
+        if tries >= _MAX_COMBINATIONS:
+            break
+        raises = _tie(g, list(combo))
+        if raises is not None:
+            for (u, v), cost in sorted(raises.items()):
+                plan.set_cost(u, v, cost, f"{e.paths} equal-cost paths from {s} to {d}")
+            plan.notes.append(
+                f"load balancing {s} -> {d} over {e.paths} equal-cost paths: "
+                + "; ".join("-".join(p) for p in combo)
+                + ". Raised IGP costs also move other traffic that used those link directions"
+            )
+            _confirm(plan, index, e)
+            return
+    raise CompileError(
+        f"no set of {e.paths} paths from {s} to {d} among the {len(candidates)} shortest can be "
+        "made exactly equal-cost by raising IGP costs; ask for fewer paths"
+    )
+
+
+def _tie(g: nx.DiGraph, chosen: list[tuple[str, ...]]) -> dict[tuple[str, str], int] | None:
+    """Cost raises that make exactly ``chosen`` the shortest paths, or ``None``."""
+    edges = [set(path_links(p)) for p in chosen]
+    costs = [_path_sum(g, p, "cost") for p in chosen]
+    top = max(costs)
+    raises: dict[tuple[str, str], int] = {}
+    for i, p in enumerate(chosen):
+        if costs[i] >= top:
+            continue
+        others = set().union(*(edges[j] for j in range(len(chosen)) if j != i))
+        unique = [lk for lk in path_links(p) if lk not in others]
+        if not unique:
+            return None
+        u, v = unique[-1]
+        new = int(g.edges[u, v]["cost"] + (top - costs[i]))
+        if new > _MAX_COST:
+            return None
+        raises[(u, v)] = new
+
+    def weight(u: str, v: str, data: dict[str, object]) -> float:
+        return float(raises.get((u, v), data["cost"]))  # type: ignore[arg-type]
+
+    s, d = chosen[0][0], chosen[0][-1]
+    found = {tuple(p) for p in itertools.islice(
+        nx.all_shortest_paths(g, s, d, weight=weight), len(chosen) + 1)}
+    return raises if found == set(chosen) else None
+
+
+# --------------------------------------------------------------------------------------------
+# bandwidth
+
+
+def _bandwidth(
+    plan: _Plan, index: int, e: BandwidthExpectation, traffic: TrafficMatrix | None
+) -> None:
+    t = resolve_traffic(e.traffic, plan.topology)
+    if e.mode is BandwidthMode.GUARANTEE:
+        twin = plan.twin()
+        result = evaluate_expectation(e, index, twin, traffic=traffic)
+        if not result.holds:
+            raise CompileError(
+                f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: {result.measurement}. "
+                "The devices have no queues or reservations to configure; lower the rate or "
+                "free capacity first"
+            )
+        plan.notes.append(
+            f"guarantee {e.rate_mbps:g} Mbit/s for {t.label}: no device config can reserve it; "
+            f"the twin shows enough headroom now ({result.measurement}); the closed loop watches it"
+        )
+        return
+    src, dst = t.source, t.destination
+    if src.attached:
+        devices, ingress = src.devices, True
+        where = f"ingress of {ACCESS_INTERFACE} at {src.label}"
+    elif dst.devices and not dst.is_any:
+        devices, ingress = dst.devices, False
+        where = f"egress of {ACCESS_INTERFACE} at {dst.label}"
+    else:
+        raise CompileError(f"cannot place a cap for {t.label}: name a source or destination")
+    for device in devices:
+        cfg = plan.configs[device]
+        itf = cfg.interface(ACCESS_INTERFACE)
+        rl = itf.rate_limit or RateLimit()
+        now = rl.ingress_mbps if ingress else rl.egress_mbps
+        rate = e.rate_mbps if now is None else min(now, e.rate_mbps)
+        key = "ingress_mbps" if ingress else "egress_mbps"
+        new = itf.model_copy(update={"rate_limit": rl.model_copy(update={key: rate})})
+        plan.set(device, cfg.with_interface(new),
+                 f"policer {rate:g} Mbit/s on the {where} to cap {t.label}")
+    plan.notes.append(
+        f"cap {t.label} at {e.rate_mbps:g} Mbit/s with a policer on the {where}; it limits all "
+        "traffic crossing that interface (no per-class policers), per device"
+    )
+    _confirm(plan, index, e)
+
+
+# --------------------------------------------------------------------------------------------
+# utilization ceiling
+
+
+def _excess(
+    e: UtilizationCeilingExpectation, twin: DigitalTwin, traffic: TrafficMatrix
+) -> tuple[float, list[tuple[float, tuple[str, str]]]]:
+    report = twin.evaluate(traffic)
+    scope = scoped_links(e, twin)
+    keys = list(report.links) if scope is None else scope
+    over = sorted(((report.links[k].utilization, k) for k in keys
+                   if report.links[k].utilization > e.max_utilization + _EPS), reverse=True)
+    return float(sum(u - e.max_utilization for u, _ in over)), over
+
+
+def _ceiling(
+    plan: _Plan, index: int, e: UtilizationCeilingExpectation, traffic: TrafficMatrix | None
+) -> None:
+    if traffic is None:
+        raise CompileError(
+            "a utilization ceiling needs a traffic matrix to plan against; pass traffic="
+        )
+    if e.region:
+        resolve_region(e.region, plan.topology)  # unknown names fail before any work
+    excess, over = _excess(e, plan.twin(), traffic)
+    if not over:
+        plan.notes.append(f"utilization already under {e.max_utilization:.0%} in scope; no change")
+        return
+    pinned: set[tuple[str, str]] = set()
+    for _ in range(_CEILING_STEPS):
+        todo = [k for _, k in over if k not in pinned]
+        if not over or not todo:
+            break
+        u, v = todo[0]
+        cost = plan.cost(u, v)
+        accepted = False
+        for _ in range(4):
+            trial_cost = min(_MAX_COST, cost * 2)
+            if trial_cost == cost:
+                break
+            cost = trial_cost
+            before = dict(plan.configs)
+            reasons = {k: list(r) for k, r in plan.reasons.items()}
+            plan.set_cost(u, v, cost, f"move traffic off {u}->{v} (ceiling "
+                                      f"{e.max_utilization:.0%})")
+            trial_excess, trial_over = _excess(e, plan.twin(), traffic)
+            if trial_excess < excess - _EPS:
+                excess, over, accepted = trial_excess, trial_over, True
+                break
+            plan.configs, plan.reasons = before, reasons
+        if not accepted:
+            pinned.add((u, v))
+    if over:
+        util, (u, v) = over[0]
+        raise CompileError(
+            f"cannot keep utilization under {e.max_utilization:.0%}: {u}->{v} stays at "
+            f"{util:.0%} after raising IGP costs (its traffic has no other way, or moving it "
+            "overloads another link); add capacity or lower the traffic"
+        )
+    plan.notes.append(
+        f"utilization kept under {e.max_utilization:.0%} by raising IGP costs on "
+        f"{len(plan.reasons)} device(s); the twin confirms it under the given traffic"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# latency
+
+
+def _latency(plan: _Plan, index: int, e: LatencyExpectation) -> None:
+    topo = plan.topology
+    src = resolve_endpoint(e.source, topo)
+    dst = resolve_endpoint(e.destination, topo)
+    pairs = [(s, d) for s in src.devices for d in dst.devices
+             if s != d and topo.local_prefixes(d)]
+    if not pairs:
+        raise CompileError(f"no device pair from {src.label} to {dst.label} to measure latency")
+    for s, d in pairs:
+        if plan.twin().path_latency_ms(s, d)[1] <= e.max_ms + _EPS:
+            plan.notes.append(f"latency {s} -> {d} already under {e.max_ms} ms; no change")
+            continue
+        g = plan.graph()
+        try:
+            fastest = tuple(nx.shortest_path(g, s, d, weight="delay"))
+        except nx.NetworkXNoPath:
+            raise CompileError(f"no path from {s} to {d}") from None
+        best = _path_sum(g, fastest, "delay")
+        if best > e.max_ms + _EPS:
+            raise CompileError(
+                f"the fastest path {'-'.join(fastest)} from {s} to {d} takes {best:.3f} ms, more "
+                f"than {e.max_ms} ms; no IGP cost can fix that"
+            )
+        keep = set(path_links(fastest))
+        for _ in range(_LATENCY_STEPS):
+            g = plan.graph()
+            target = _path_sum(g, fastest, "cost")
+            slow = sorted(tuple(p) for p in nx.all_shortest_paths(g, s, d, weight="cost")
+                          if _path_sum(g, p, "delay") > e.max_ms + _EPS)
+            if not slow:
+                break
+            q = slow[0]
+            u, v = next(lk for lk in path_links(q) if lk not in keep)
+            new = int(plan.cost(u, v) + target - _path_sum(g, q, "cost") + 1)
+            if new > _MAX_COST:
+                raise CompileError(f"raising {u}->{v} to keep {s}->{d} fast exceeds the "
+                                   f"maximum IGP cost {_MAX_COST}")
+            plan.set_cost(u, v, new, f"keep {s}->{d} on paths under {e.max_ms} ms")
+        plan.notes.append(f"latency {s} -> {d}: steered toward {'-'.join(fastest)} "
+                          f"({best:.3f} ms, limit {e.max_ms} ms) by raising IGP costs")
+    _confirm(plan, index, e)
+
+
+# --------------------------------------------------------------------------------------------
+# entry point
+
+
+def _scope_devices(intent: Intent, topology: Topology) -> set[str]:
+    allowed = set(intent.scope.devices)
+    unknown = sorted(allowed - set(topology.graph.nodes))
+    if unknown:
+        raise CompileError(f"intent scope names unknown devices {unknown}")
+    if intent.scope.sites:
+        allowed |= set(resolve_region(intent.scope.sites, topology))
+    return allowed
+
+
+def compile_intent(
+    intent: Intent,
+    topology: Topology,
+    configs: Mapping[str, DeviceConfig],
+    *,
+    traffic: TrafficMatrix | None = None,
+) -> ChangeSet:
+    """Compile ``intent`` into per-device candidate configs built on ``configs``.
+
+    Devices missing from ``configs`` run their day-0 config. Only devices whose config changes
+    appear in the change set, each with its full candidate and the reasons. Raises
+    :class:`CompileError` when the intent cannot be met here or would override another intent,
+    :class:`ConfigError` for names the topology does not have.
+    """
+    unknown = sorted(set(configs) - set(topology.graph.nodes))
+    if unknown:
+        raise CompileError(f"configs name devices not in topology {topology.name!r}: {unknown}")
+    base = {d: configs.get(d) or topology.initial_config(d) for d in topology.devices}
+    plan = _Plan(topology, DigitalTwin(topology, base), intent_acl_name(intent.id), dict(base))
+    for device in topology.devices:
+        if any(a.name == plan.acl for a in base[device].acls):
+            plan.set(device, _without_acl(base[device], plan.acl),
+                     f"remove the previous rules of ACL {plan.acl} (recompile)")
+    for index, e in enumerate(intent.expectations):
+        if isinstance(e, AccessExpectation):
+            _access(plan, index, e)
+        elif isinstance(e, ReachabilityExpectation):
+            _reachability(plan, index, e)
+        elif isinstance(e, WaypointExpectation):
+            _waypoint(plan, index, e)
+        elif isinstance(e, LoadBalancingExpectation):
+            _load_balancing(plan, index, e)
+        elif isinstance(e, BandwidthExpectation):
+            _bandwidth(plan, index, e, traffic)
+        elif isinstance(e, UtilizationCeilingExpectation):
+            _ceiling(plan, index, e, traffic)
+        elif isinstance(e, LatencyExpectation):
+            _latency(plan, index, e)
+        else:
+            assert isinstance(e, ServiceLevelExpectation)
+            plan.notes.append(
+                f"expectation #{index} (slo {e.metric} of {e.workload}) has no device config; "
+                "it is watched by live verification"
+            )
+    changed = [d for d in topology.devices if plan.configs[d] != base[d]]
+    allowed = _scope_devices(intent, topology)
+    outside = [d for d in changed if allowed and d not in allowed]
+    if outside:
+        raise CompileError(
+            f"intent {intent.id} needs changes on {outside}, outside its scope "
+            f"{sorted(allowed)}; widen the scope or change the intent"
+        )
+    changes = tuple(
+        DeviceChange(
+            device=d,
+            candidate=DeviceConfig.model_validate(plan.configs[d].model_dump()),
+            reasons=tuple(dict.fromkeys(plan.reasons.get(d, ["config differs"]))),
+        )
+        for d in changed
+    )
+    if not changes:
+        plan.notes.append("nothing to change on any device")
+    return ChangeSet(intent_id=intent.id, changes=changes, notes=tuple(plan.notes))

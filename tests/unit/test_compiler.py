@@ -1,0 +1,365 @@
+import pytest
+
+from netgpt.device_config import Acl, AclAction, AclRule, DeviceConfig
+from netgpt.errors import ConfigError
+from netgpt.intents.compiler import CompileError, compile_intent, intent_acl_name
+from netgpt.intents.model import (
+    AccessExpectation,
+    AnyEndpoint,
+    BandwidthExpectation,
+    DeviceEndpoint,
+    GroupEndpoint,
+    Intent,
+    IntentScope,
+    LatencyExpectation,
+    LoadBalancingExpectation,
+    PrefixEndpoint,
+    ReachabilityExpectation,
+    ServiceLevelExpectation,
+    SiteEndpoint,
+    TimeWindow,
+    TrafficSelector,
+    UtilizationCeilingExpectation,
+    WaypointExpectation,
+)
+from netgpt.intents.resolve import probes, resolve_endpoint, resolve_region, resolve_traffic
+from netgpt.intents.verify import verify_on_twin
+from netgpt.sim_networks.topology import build_topology
+from netgpt.sim_networks.twin import Demand, DigitalTwin, TrafficMatrix
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def campus():
+    return build_topology("campus")
+
+
+@pytest.fixture(scope="module")
+def abilene():
+    return build_topology("abilene")
+
+
+def intent(*expectations, id="t1", **kw) -> Intent:
+    return Intent(id=id, expectations=expectations, **kw)
+
+
+def holds(it, topo, configs, traffic=None) -> bool:
+    report, _ = verify_on_twin(it, topo, configs, traffic=traffic)
+    return report.fulfilled
+
+
+def compile_and_check(it, topo, configs=None, traffic=None):
+    """Compile, check it did not hold before and holds after on the twin."""
+    configs = configs or {}
+    cs = compile_intent(it, topo, configs, traffic=traffic)
+    assert not holds(it, topo, configs, traffic)
+    assert holds(it, topo, cs.applied_to(configs), traffic)
+    assert all(c.reasons for c in cs.changes)
+    assert cs.notes
+    return cs
+
+
+# ------------------------------------------------------------------------------------------
+# resolution
+
+
+def test_resolve_endpoints(campus, abilene):
+    g = resolve_endpoint(GroupEndpoint(name="students"), campus)
+    assert g.devices == ("acc4",)
+    assert g.prefixes == ("10.20.0.0/16", "10.21.0.0/16")
+    assert g.addresses == (("acc4", "10.20.0.1"), ("acc4", "10.21.0.1"))
+    site = resolve_endpoint(SiteEndpoint(name="New York"), abilene)
+    assert site.devices == ("NYCMng",) and site.whole_device
+    pre = resolve_endpoint(PrefixEndpoint(prefix="10.100.5.0/24"), campus)
+    assert pre.devices == ("acc8",) and pre.addresses == (("acc8", "10.100.5.1"),)
+    outside = resolve_endpoint(PrefixEndpoint(prefix="192.0.2.0/24"), campus)
+    assert outside.devices == () and len(outside.addresses) == len(campus.devices)
+    core = resolve_endpoint(DeviceEndpoint(name="core1"), campus)
+    assert core.prefixes == () and core.addresses == (("core1", None),)
+    assert resolve_region(("Chicago", "NYCMng"), abilene) == ("CHINng", "NYCMng")
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "word"),
+    [
+        (DeviceEndpoint(name="nope"), "unknown device"),
+        (GroupEndpoint(name="nope"), "unknown group"),
+        (SiteEndpoint(name="nope"), "unknown site"),
+    ],
+)
+def test_resolve_unknown_names(campus, endpoint, word):
+    with pytest.raises(ConfigError, match=word):
+        resolve_endpoint(endpoint, campus)
+
+
+def test_resolve_service(campus):
+    t = resolve_traffic(TrafficSelector(source=GroupEndpoint(name="guests"), service="web"), campus)
+    assert t.destination.label == "group servers"
+    assert [m.label() for m in t.matches] == ["tcp/80", "tcp/443"]
+    assert len(probes(t.source, t.destination, t.matches)) == 2
+    with pytest.raises(ConfigError, match="unknown service"):
+        resolve_traffic(TrafficSelector(service="gopher"), campus)
+    with pytest.raises(ConfigError, match="region"):
+        resolve_region(("Atlantis",), campus)
+
+
+# ------------------------------------------------------------------------------------------
+# access and reachability
+
+
+def test_block_at_source_edge(campus):
+    it = intent(AccessExpectation(
+        action="block", traffic=TrafficSelector(source=GroupEndpoint(name="guests"),
+                                                service="web")))
+    cs = compile_and_check(it, campus)
+    assert cs.devices == ("acc6",)
+    cfg = cs.candidates()["acc6"]
+    assert cfg.interface("eth0").acl_ingress == (intent_acl_name("t1"),)
+    rules = cfg.acl("intent-t1").rules
+    assert {r.destination_ports.lower for r in rules if r.destination_ports} == {80, 443}
+    assert all(r.source_prefix == "10.40.0.0/16" for r in rules)
+    # other services from guests still pass
+    twin = DigitalTwin(campus, cs.candidates())
+    assert twin.reachability("acc6", "10.100.0.1", "udp", 53, "10.40.0.1").reachable
+
+
+def test_block_from_anywhere_at_destination_edge(campus):
+    it = intent(AccessExpectation(
+        action="block",
+        traffic=TrafficSelector(source=AnyEndpoint(), destination=GroupEndpoint(name="finance"),
+                                service="telnet")))
+    cs = compile_and_check(it, campus)
+    assert cs.devices == ("acc2",)
+    assert cs.candidates()["acc2"].interface("eth0").acl_egress == ("intent-t1",)
+
+
+def test_block_keeps_existing_acls_and_goes_first(campus):
+    mine = AclRule(name="r1", action=AclAction.ACCEPT, protocol="icmp")
+    start = campus.initial_config("acc6")
+    itf = start.interface("eth0").model_copy(update={"acl_ingress": ("ops",)})
+    start = DeviceConfig(hostname="acc6", interfaces=start.interfaces,
+                         acls=(Acl(name="ops", rules=(mine,)),)).with_interface(itf)
+    it = intent(ReachabilityExpectation(source=GroupEndpoint(name="guests"),
+                                        destination=GroupEndpoint(name="servers"),
+                                        reachable=False))
+    cs = compile_and_check(it, campus, {"acc6": start})
+    cfg = cs.candidates()["acc6"]
+    assert cfg.interface("eth0").acl_ingress == ("intent-t1", "ops")
+    assert cfg.acl("ops").rules == (mine,)
+
+
+def test_recompile_is_idempotent_and_deterministic(campus):
+    it = intent(ReachabilityExpectation(source=SiteEndpoint(name="south"),
+                                        destination=GroupEndpoint(name="hr"), reachable=False))
+    first = compile_intent(it, campus, {})
+    assert first == compile_intent(it, campus, {})
+    assert set(first.devices) == {"acc5", "acc6", "acc7", "acc8", "dist3", "dist4"}
+    again = compile_intent(it, campus, first.candidates())
+    assert again.changes == ()
+
+
+def test_time_window_is_noted(campus):
+    window = TimeWindow(days=("mon",), start="09:00", end="17:00")
+    it = intent(AccessExpectation(
+        action="block", window=window,
+        traffic=TrafficSelector(source=GroupEndpoint(name="students"), service="ssh",
+                                destination=GroupEndpoint(name="servers"))))
+    cs = compile_and_check(it, campus)
+    assert any("window" in n and "agent" in n for n in cs.notes)
+
+
+def test_allow_already_open_is_empty(campus):
+    it = intent(AccessExpectation(
+        action="allow", traffic=TrafficSelector(source=GroupEndpoint(name="lab"), service="dns")))
+    cs = compile_intent(it, campus, {})
+    assert cs.changes == ()
+    assert holds(it, campus, {})
+
+
+def test_allow_blocked_by_another_intent_fails(campus):
+    block = intent(ReachabilityExpectation(source=GroupEndpoint(name="lab"),
+                                           destination=GroupEndpoint(name="servers"),
+                                           reachable=False), id="other")
+    configs = compile_intent(block, campus, {}).candidates()
+    allow = intent(ReachabilityExpectation(source=GroupEndpoint(name="lab"),
+                                           destination=GroupEndpoint(name="servers")))
+    with pytest.raises(CompileError, match="intent-other"):
+        compile_intent(allow, campus, configs)
+    # the blocking intent recompiled as an allow replaces its own rules
+    reopen = intent(ReachabilityExpectation(source=GroupEndpoint(name="lab"),
+                                            destination=GroupEndpoint(name="servers")),
+                    id="other")
+    cs = compile_intent(reopen, campus, configs)
+    assert cs.devices == ("acc5",) and not cs.candidates()["acc5"].acls
+
+
+def test_block_anywhere_to_anywhere_is_refused(campus):
+    it = intent(ReachabilityExpectation(source=AnyEndpoint(), destination=AnyEndpoint(),
+                                        reachable=False))
+    with pytest.raises(CompileError, match="name a source"):
+        compile_intent(it, campus, {})
+
+
+def test_unknown_names_are_config_errors(campus):
+    it = intent(ReachabilityExpectation(source=GroupEndpoint(name="pirates"),
+                                        destination=AnyEndpoint(), reachable=False))
+    with pytest.raises(ConfigError, match="pirates"):
+        compile_intent(it, campus, {})
+    wp = intent(WaypointExpectation(source=DeviceEndpoint(name="acc1"),
+                                    destination=GroupEndpoint(name="servers"), via=("fw9",)))
+    with pytest.raises(CompileError, match="fw9"):
+        compile_intent(wp, campus, {})
+
+
+def test_scope_is_enforced(campus):
+    it = intent(ReachabilityExpectation(source=GroupEndpoint(name="guests"),
+                                        destination=GroupEndpoint(name="hr"), reachable=False),
+                scope=IntentScope(devices=("acc1",)))
+    with pytest.raises(CompileError, match="outside its scope"):
+        compile_intent(it, campus, {})
+
+
+# ------------------------------------------------------------------------------------------
+# paths
+
+
+def test_waypoint_static_routes(abilene):
+    it = intent(WaypointExpectation(source=DeviceEndpoint(name="STTLng"),
+                                    destination=DeviceEndpoint(name="NYCMng"), via=("HSTNng",)))
+    cs = compile_and_check(it, abilene)
+    assert cs.devices == ("KSCYng",)  # the others already forward along the path
+    (route,) = cs.candidates()["KSCYng"].static_routes
+    assert route.prefix == "10.9.0.0/16" and route.next_hop_address is not None
+    twin = DigitalTwin(abilene, cs.candidates())
+    (trace,) = twin.paths("STTLng", "10.9.0.1")
+    assert "HSTNng" in trace.devices and trace.delivered
+    assert len(set(trace.devices)) == len(trace.devices)
+
+
+def test_waypoint_two_stops_in_order(abilene):
+    it = intent(WaypointExpectation(source=DeviceEndpoint(name="SNVAng"),
+                                    destination=DeviceEndpoint(name="WASHng"),
+                                    via=("STTLng", "CHINng")))
+    cs = compile_and_check(it, abilene)
+    assert "STTLng" not in cs.devices or cs.candidates()["STTLng"].static_routes
+
+
+def test_load_balancing(abilene):
+    it = intent(LoadBalancingExpectation(source=DeviceEndpoint(name="STTLng"),
+                                         destination=DeviceEndpoint(name="NYCMng"), paths=3))
+    cs = compile_and_check(it, abilene)
+    twin = DigitalTwin(abilene, cs.candidates())
+    assert len([p for p in twin.paths("STTLng", "10.9.0.1") if p.delivered]) == 3
+    # only IGP costs changed
+    for ch in cs.changes:
+        base = abilene.initial_config(ch.device)
+        assert ch.candidate.acls == base.acls and ch.candidate.static_routes == ()
+
+
+def test_load_balancing_impossible(abilene):
+    single = build_topology("linear,3")
+    it = intent(LoadBalancingExpectation(source=DeviceEndpoint(name="r1"),
+                                         destination=DeviceEndpoint(name="r3"), paths=2))
+    with pytest.raises(CompileError, match="only 1 simple path"):
+        compile_intent(it, single, {})
+
+
+def test_load_balancing_already_there(campus):
+    it = intent(LoadBalancingExpectation(source=GroupEndpoint(name="engineering"),
+                                         destination=GroupEndpoint(name="servers"), paths=4))
+    assert compile_intent(it, campus, {}).changes == ()
+
+
+def test_latency_steers_away_from_slow_path(abilene):
+    slow = abilene.initial_config("KSCYng")
+    itf = slow.interface(abilene.interface_to("KSCYng", "IPLSng"))
+    configs = {"KSCYng": slow.with_interface(itf.model_copy(update={"igp_cost": 5000}))}
+    twin = DigitalTwin(abilene, configs)
+    assert twin.path_latency_ms("STTLng", "NYCMng")[1] > 25
+    it = intent(LatencyExpectation(source=DeviceEndpoint(name="STTLng"),
+                                   destination=DeviceEndpoint(name="NYCMng"), max_ms=25))
+    cs = compile_and_check(it, abilene, configs)
+    after = DigitalTwin(abilene, cs.applied_to(configs))
+    assert after.path_latency_ms("STTLng", "NYCMng")[1] <= 25
+
+
+def test_latency_impossible(abilene):
+    it = intent(LatencyExpectation(source=DeviceEndpoint(name="STTLng"),
+                                   destination=DeviceEndpoint(name="NYCMng"), max_ms=5))
+    with pytest.raises(CompileError, match="fastest path"):
+        compile_intent(it, abilene, {})
+
+
+# ------------------------------------------------------------------------------------------
+# bandwidth and utilization
+
+
+def test_bandwidth_cap(campus):
+    it = intent(BandwidthExpectation(mode="cap", rate_mbps=200,
+                                     traffic=TrafficSelector(source=GroupEndpoint(name="guests"))))
+    cs = compile_and_check(it, campus)
+    assert cs.devices == ("acc6",)
+    assert cs.candidates()["acc6"].interface("eth0").rate_limit.ingress_mbps == 200
+    twin = DigitalTwin(campus, cs.candidates())
+    report = twin.evaluate(TrafficMatrix((Demand("acc6", "acc8", 500),)))
+    assert report.delivered_mbps == pytest.approx(200)
+
+
+def test_bandwidth_guarantee(abilene):
+    sel = TrafficSelector(source=DeviceEndpoint(name="ATLAM5"),
+                          destination=DeviceEndpoint(name="NYCMng"))
+    ok = intent(BandwidthExpectation(mode="guarantee", rate_mbps=1000, traffic=sel))
+    assert compile_intent(ok, abilene, {}).changes == ()
+    too_much = intent(BandwidthExpectation(mode="guarantee", rate_mbps=3000, traffic=sel))
+    with pytest.raises(CompileError, match="cannot guarantee"):
+        compile_intent(too_much, abilene, {})
+    busy = TrafficMatrix((Demand("ATLAM5", "ATLAng", 2000),))
+    with pytest.raises(CompileError, match="headroom"):
+        compile_intent(ok, abilene, {}, traffic=busy)
+
+
+def test_utilization_ceiling(abilene):
+    tm = TrafficMatrix((Demand("STTLng", "NYCMng", 6000), Demand("DNVRng", "CHINng", 5000)))
+    it = intent(UtilizationCeilingExpectation(max_utilization=0.8))
+    cs = compile_and_check(it, abilene, traffic=tm)
+    assert DigitalTwin(abilene, cs.candidates()).evaluate(tm).max_utilization <= 0.8
+    assert cs == compile_intent(it, abilene, {}, traffic=tm)
+
+
+def test_utilization_ceiling_on_region(abilene):
+    tm = TrafficMatrix((Demand("STTLng", "NYCMng", 6000), Demand("DNVRng", "CHINng", 5000)))
+    it = intent(UtilizationCeilingExpectation(max_utilization=0.8, region=("Chicago",)))
+    compile_and_check(it, abilene, traffic=tm)
+
+
+def test_utilization_ceiling_unmeetable(abilene):
+    tm = TrafficMatrix((Demand("ATLAM5", "ATLAng", 2400),))
+    it = intent(UtilizationCeilingExpectation(max_utilization=0.5))
+    with pytest.raises(CompileError, match="ATLAM5->ATLAng"):
+        compile_intent(it, abilene, {}, traffic=tm)
+    with pytest.raises(CompileError, match="traffic matrix"):
+        compile_intent(it, abilene, {})
+
+
+def test_slo_compiles_to_nothing(campus):
+    it = intent(ServiceLevelExpectation(workload="genai", metric="latency_p95_ms", target=200))
+    cs = compile_intent(it, campus, {})
+    assert cs.changes == () and any("slo" in n for n in cs.notes)
+
+
+def test_candidates_are_valid_configs(campus):
+    it = intent(
+        ReachabilityExpectation(source=GroupEndpoint(name="guests"),
+                                destination=GroupEndpoint(name="finance"), reachable=False),
+        AccessExpectation(action="block",
+                          traffic=TrafficSelector(source=GroupEndpoint(name="guests"),
+                                                  service="ssh")),
+        BandwidthExpectation(mode="cap", rate_mbps=50,
+                             traffic=TrafficSelector(source=GroupEndpoint(name="guests"))),
+    )
+    cs = compile_and_check(it, campus)
+    assert cs.devices == ("acc6",)
+    cfg = cs.candidates()["acc6"]
+    assert DeviceConfig.model_validate(cfg.model_dump()) == cfg
+    assert [r.name for r in cfg.acl("intent-t1").rules] == ["e0-1", "e1-1"]
