@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import socket
 import sys
 from collections.abc import Callable
@@ -285,6 +286,219 @@ def telemetry_poll(
 
 # ------------------------------------------------------------------------------------------
 # demo
+
+
+# ------------------------------------------------------------------------------------------
+# intents
+
+
+intents_app = typer.Typer(help="The intents the platform knows.", no_args_is_help=True)
+app.add_typer(intents_app, name="intents")
+
+ActorOpt = Annotated[str, typer.Option("--as", help="Who is acting (recorded in the audit log).")]
+
+
+def _platform(inventory: Path | None, state_dir: Path | None) -> Any:
+    from netgpt.agents.platform import IntentPlatform
+
+    inv = _inventory(inventory, state_dir)
+    return IntentPlatform(inv, _state_dir(state_dir) / "agent")
+
+
+def _show_run(run: Any) -> None:
+    from rich.panel import Panel
+
+    state = run.state
+    if "intent" in state:
+        console.print(
+            Panel(
+                json.dumps(state["intent"]["expectations"], indent=1),
+                title=f"intent {run.run_id}: {state.get('text', '')!r}",
+            )
+        )
+    for name, change in state.get("plan", {}).get("changes", {}).items():
+        console.print(Panel(change["diff"].strip() or "(no change)", title=f"diff on {name}"))
+    for note in state.get("plan", {}).get("notes", []):
+        console.print(f"plan: {note}", highlight=False)
+    for v in run.verdicts:
+        colour = "green" if v.passed else "red"
+        console.print(
+            f"[{colour}]{'PASS' if v.passed else 'FAIL'}[/] [{v.source}] {v.rule}: {v.evidence}",
+            highlight=False,
+        )
+    if run.waiting_for_approval is not None:
+        console.print(
+            f"[yellow]awaiting approval[/]: {run.waiting_for_approval['why']}\n"
+            f"approve with: netgpt approve {run.run_id}",
+            highlight=False,
+        )
+    else:
+        console.print(
+            f"[bold]{run.outcome}[/] in {run.seconds * 1000:.0f} ms: {state.get('reason', '')}",
+            highlight=False,
+        )
+
+
+@app.command("intent")
+@_friendly
+def intent(
+    words: Annotated[list[str], typer.Argument(help="The intent in words, or 'parse TEXT'.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Plan and verify; apply nothing.")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Approve up front where policy lets a person approve.")
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="With 'parse': print only the formal intent as JSON.")
+    ] = False,
+    topo: Annotated[
+        str | None,
+        typer.Option(
+            "--topo",
+            help="With 'parse': the topology whose names to use (default: the running network's).",
+        ),
+    ] = None,
+    actor: ActorOpt = "operator",
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Run an intent: parse, check, compile, verify on the twin, policy, approval, apply.
+
+    'netgpt intent parse --json TEXT' only parses (no network needed beyond the topology).
+    """
+    from netgpt.intents.parser import NameTable, parse_intent
+    from netgpt.sim_networks.topology import build_topology
+
+    if words and words[0] == "parse":
+        text = " ".join(words[1:])
+        if topo is None:
+            inv = _inventory(inventory, state_dir)
+            topo = inv.topology or inv.network
+        parsed = parse_intent(text, NameTable.from_topology(build_topology(topo)), owner=actor)
+        if as_json:
+            typer.echo(parsed.model_dump_json(indent=2))
+        else:
+            console.print(parsed.model_dump(mode="json"))
+        return
+    text = " ".join(words)
+    platform = _platform(inventory, state_dir)
+    try:
+        run = platform.submit(text, actor=actor, dry_run=dry_run, approved=yes)
+        _show_run(run)
+    finally:
+        platform.close()
+    if run.outcome not in ("deployed", "dry_run", "awaiting_approval"):
+        raise typer.Exit(1)
+
+
+def _decide(
+    intent_id: str, decision: str, actor: str, inventory: Path | None, state_dir: Path | None
+) -> None:
+    platform = _platform(inventory, state_dir)
+    try:
+        run = platform.resume(intent_id, decision=decision, by=actor)
+        _show_run(run)
+    finally:
+        platform.close()
+
+
+@app.command("approve")
+@_friendly
+def approve(
+    intent_id: str,
+    actor: ActorOpt = "approver",
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Approve an intent that waits for a person; the run resumes from its checkpoint."""
+    _decide(intent_id, "approve", actor, inventory, state_dir)
+
+
+@app.command("reject")
+@_friendly
+def reject(
+    intent_id: str,
+    actor: ActorOpt = "approver",
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Reject an intent that waits for a person; nothing is applied."""
+    _decide(intent_id, "reject", actor, inventory, state_dir)
+
+
+@intents_app.command("list")
+@_friendly
+def intents_list(inventory: InventoryOpt = None, state_dir: StateDir = None) -> None:
+    """Every intent with its lifecycle state."""
+    platform = _platform(inventory, state_dir)
+    try:
+        table = Table(title="intents")
+        for col in ("id", "state", "owner", "kinds", "text"):
+            table.add_column(col)
+        for i in platform.store.intents():
+            table.add_row(i.id, i.state.value, i.owner, ", ".join(i.kinds), i.text)
+        console.print(table)
+    finally:
+        platform.close()
+
+
+@intents_app.command("show")
+@_friendly
+def intents_show(
+    intent_id: str, inventory: InventoryOpt = None, state_dir: StateDir = None
+) -> None:
+    """One intent as JSON, with its history."""
+    platform = _platform(inventory, state_dir)
+    try:
+        typer.echo(platform.store.get(intent_id).model_dump_json(indent=2))
+    finally:
+        platform.close()
+
+
+@intents_app.command("withdraw")
+@_friendly
+def intents_withdraw(
+    intent_id: str,
+    actor: ActorOpt = "operator",
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Mark an intent withdrawn."""
+    platform = _platform(inventory, state_dir)
+    try:
+        done = platform.withdraw(intent_id, by=actor)
+        console.print(f"{done.id}: {done.state.value}")
+    finally:
+        platform.close()
+
+
+@app.command("audit")
+@_friendly
+def audit(
+    intent_id: Annotated[str | None, typer.Argument(help="Only this intent's records.")] = None,
+    verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain.")] = False,
+    state_dir: StateDir = None,
+) -> None:
+    """The append-only audit log (who, intent, step, outcome), or its chain check."""
+    from netgpt.agents.audit import AuditLog
+
+    log = AuditLog(_state_dir(state_dir) / "agent" / "audit.sqlite")
+    try:
+        if verify:
+            ok, why = log.verify()
+            console.print(("[green]intact[/]: " if ok else "[red]BROKEN[/]: ") + why)
+            if not ok:
+                raise typer.Exit(1)
+            return
+        table = Table(title="audit log")
+        for col in ("seq", "at", "actor", "intent", "step", "outcome"):
+            table.add_column(col)
+        for r in log.records(intent_id):
+            table.add_row(str(r.seq), r.at[:19], r.actor, r.intent_id, r.step, r.outcome)
+        console.print(table)
+    finally:
+        log.close()
 
 
 @app.command("demo")

@@ -2,15 +2,16 @@
 
 ::
 
-    parse -> check (conflicts) -> compile -> verify_twin -> policy -> approve -> apply -> END
+    parse -> check -> compile -> verify_twin -> policy -> hold -> approve -> apply -> END
 
 and from every node to END as soon as a verdict fails (refused, conflict, failed). Every node
 records an audit entry and returns only the fields it changes; the routers stop the run at the
-first failed verdict. ``approve`` calls ``interrupt`` when policy asks for a
-human; the run resumes from its SQLite checkpoint, in this process or a later one, with
-``Command(resume="approve"|"reject")``. The collaborators (parser, compiler, twin verification,
-policies, device access) come in through :class:`AgentContext`, so the graph itself holds no I/O
-of its own and tests can point it at any network.
+first failed verdict. ``hold`` marks the intent as waiting when policy asks for a person, and
+``approve`` calls ``interrupt`` with no side effects before it (a resumed node runs again from
+its start). The run resumes from its SQLite checkpoint, in this process or a later one, with
+``Command(resume={"decision": "approve"|"reject", "by": NAME})``. The collaborators (parser,
+compiler, twin verification, policies, device access) come in through :class:`AgentContext`, so
+the graph holds no I/O of its own and tests can point it at any network.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class IntentRunState(TypedDict, total=False):
     configs: dict[str, dict[str, Any]]
     plan: dict[str, Any]
     needs_approval: str
+    awaiting: bool
     verdicts: Annotated[list[dict[str, Any]], operator.add]
     outcome: Outcome
     reason: str
@@ -129,9 +131,11 @@ def _configs_from(d: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceConfig]
 def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
     """Compile the intent graph over ``ctx``; give a checkpointer for approval and resume."""
 
-    def record(state: IntentRunState, step: str, outcome: str, **detail: Any) -> None:
+    def record(
+        state: IntentRunState, step: str, outcome: str, *, actor: str | None = None, **detail: Any
+    ) -> None:
         ctx.audit.append(
-            actor=state.get("actor", "operator"),
+            actor=actor or state.get("actor", "operator"),
             intent_id=state["run_id"],
             step=step,
             outcome=outcome,
@@ -287,15 +291,16 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             "timings": [("policy", time.perf_counter() - t0)],
         }
 
-    def approve(state: IntentRunState) -> IntentRunState:
+    def hold(state: IntentRunState) -> IntentRunState:
+        """Stop for a dry run; else mark the intent as waiting when a person must approve."""
         if state.get("dry_run"):
-            record(state, "approve", "dry_run")
+            record(state, "hold", "dry_run")
             return {"outcome": "dry_run", "reason": "dry run: nothing applied"}
         why = state.get("needs_approval", "")
         if not why:
             return {}
         if state.get("approved"):
-            record(state, "approve", "pre-approved", why=why)
+            record(state, "hold", "pre-approved", why=why)
             verdict = Verdict(
                 True,
                 VerdictSource.APPROVAL,
@@ -303,32 +308,35 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
                 f"approved up front by {state.get('actor', 'operator')}: {why}",
             )
             return {"verdicts": [_verdict_dict(verdict)]}
-        intent_json = moved(state, LifecycleState.AWAITING_APPROVAL, why)
-        record(state, "approve", "waiting", why=why)
+        record(state, "hold", "waiting", why=why)
+        return {"intent": moved(state, LifecycleState.AWAITING_APPROVAL, why), "awaiting": True}
+
+    def approve(state: IntentRunState) -> IntentRunState:
+        """Wait for a person (``interrupt``); nothing before the interrupt has side effects."""
+        if not state.get("awaiting"):
+            return {}
         answer = interrupt(
             {
                 "intent_id": state["run_id"],
-                "why": why,
+                "why": state.get("needs_approval", ""),
                 "diffs": {d: c["diff"] for d, c in state["plan"]["changes"].items()},
             }
         )
         decision = str(answer.get("decision") if isinstance(answer, dict) else answer).lower()
-        approver = answer.get("by", "approver") if isinstance(answer, dict) else "approver"
+        approver = str(answer.get("by", "approver") if isinstance(answer, dict) else "approver")
         if decision != "approve":
             reason = f"rejected by {approver}"
-            intent = Intent.model_validate(intent_json).moved_to(LifecycleState.FAILED, reason)
-            ctx.store.save(intent)
-            record(state, "approve", "rejected", by=approver)
+            record(state, "approve", "rejected", actor=approver)
             verdict = Verdict(False, VerdictSource.APPROVAL, "approval", reason)
             return {
-                "intent": intent.model_dump(mode="json"),
+                "intent": moved(state, LifecycleState.FAILED, reason),
                 "outcome": "rejected",
                 "reason": reason,
                 "verdicts": [_verdict_dict(verdict)],
             }
-        record(state, "approve", "approved", by=approver)
+        record(state, "approve", "approved", actor=approver)
         verdict = Verdict(True, VerdictSource.APPROVAL, "approval", f"approved by {approver}")
-        return {"intent": intent_json, "verdicts": [_verdict_dict(verdict)]}
+        return {"verdicts": [_verdict_dict(verdict)]}
 
     def apply(state: IntentRunState) -> IntentRunState:
         t0 = time.perf_counter()
@@ -367,6 +375,7 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         ("compile", compile_),
         ("verify_twin", verify_twin),
         ("policy", policy),
+        ("hold", hold),
         ("approve", approve),
         ("apply", apply),
     ]

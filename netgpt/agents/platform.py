@@ -100,15 +100,18 @@ class IntentPlatform:
 
     # -- collaborators -------------------------------------------------------------------
 
-    def read_configs(self) -> dict[str, DeviceConfig]:
-        """Running config of every device, read over NETCONF concurrently."""
+    def read_configs(self, devices: Sequence[str] | None = None) -> dict[str, DeviceConfig]:
+        """Running config of every device (or of ``devices``), read over NETCONF concurrently."""
 
         def one(name: str) -> tuple[str, DeviceConfig]:
             with self._drivers(name) as driver:
                 return name, driver.get_config("running")
 
         with ThreadPoolExecutor(max_workers=min(16, len(self.inventory.devices))) as pool:
-            return dict(pool.map(one, [d.name for d in self.inventory.devices]))
+            names = (
+                list(devices) if devices is not None else [d.name for d in self.inventory.devices]
+            )
+            return dict(pool.map(one, names))
 
     def measure_traffic(self) -> TrafficMatrix:
         """A traffic matrix estimated from two SNMP polls ``traffic_sample_s`` apart."""
@@ -194,7 +197,7 @@ class IntentPlatform:
         return AgentContext(
             parse=parse,
             conflicts=conflicts,
-            read_configs=self.read_configs,
+            read_configs=lambda: self.read_configs(),
             compile=compile_,
             verify_twin=verify_twin,
             policy=policy,
