@@ -25,10 +25,11 @@ Built on the current configs and the digital twin, deterministic, pure (no I/O).
 - **bandwidth guarantee**: the device model has no queues or reservations, so nothing is
   configured. The compiler checks that every path has headroom (capacity minus the given traffic's
   load) and no policer below the rate, and says so in a note; otherwise :class:`CompileError`.
-- **utilization ceiling** (needs a traffic matrix): greedy; raise (double, up to four times) the
-  IGP cost of the hottest over-ceiling link direction in scope, keep the step only if the total
-  excess over the ceiling falls, re-evaluate, repeat (bounded); :class:`CompileError` if the
-  ceiling cannot be met.
+- **utilization ceiling** (needs a traffic matrix): greedy; for the hottest over-ceiling link
+  direction in scope, try the IGP costs that make an alternative path tie (ECMP then splits the
+  traffic) and doublings (the traffic moves away), keep the one that lowers the total excess over
+  the ceiling most, re-evaluate, repeat (bounded); :class:`CompileError` if the ceiling cannot be
+  met.
 - **latency**: if the largest ECMP path delay exceeds ``max_ms``, take the lowest-delay path and
   raise the cost of the first deviating edge of each shortest path that is too slow until only
   fast enough paths remain shortest; :class:`CompileError` if even the fastest path is too slow.
@@ -548,6 +549,25 @@ def _excess(
     return float(sum(u - e.max_utilization for u, _ in over)), over
 
 
+def _ceiling_candidates(plan: _Plan, u: str, v: str, current: int) -> list[int]:
+    """Costs worth trying for ``u -> v``, ascending, at most a dozen.
+
+    Those that make an alternative path tie (so ECMP splits the traffic) and doublings (so the
+    traffic moves away).
+    """
+    g = plan.graph()
+    via_v = nx.single_source_dijkstra_path_length(g, v, weight="cost")
+    g.remove_edge(u, v)
+    around = nx.single_source_dijkstra_path_length(g, u, weight="cost")
+    ties = {
+        int(around[d] - via_v[d])
+        for d in via_v
+        if d in around and d != u and current < around[d] - via_v[d] <= _MAX_COST
+    }
+    doublings = {min(_MAX_COST, current * 2**k) for k in range(1, 5)}
+    return sorted(c for c in ties | doublings if c > current)[:12]
+
+
 def _ceiling(
     plan: _Plan, index: int, e: UtilizationCeilingExpectation, traffic: TrafficMatrix | None
 ) -> None:
@@ -567,22 +587,21 @@ def _ceiling(
         if not over or not todo:
             break
         u, v = todo[0]
-        cost = plan.cost(u, v)
-        accepted = False
-        for _ in range(4):
-            trial_cost = min(_MAX_COST, cost * 2)
-            if trial_cost == cost:
-                break
-            cost = trial_cost
+        current = plan.cost(u, v)
+        best: tuple[float, list[tuple[float, tuple[str, str]]], int] | None = None
+        for trial_cost in _ceiling_candidates(plan, u, v, current):
             before = dict(plan.configs)
             reasons = {k: list(r) for k, r in plan.reasons.items()}
-            plan.set_cost(u, v, cost, f"move traffic off {u}->{v} (ceiling "
-                                      f"{e.max_utilization:.0%})")
+            plan.set_cost(u, v, trial_cost, "trial")
             trial_excess, trial_over = _excess(e, plan.twin(), traffic)
-            if trial_excess < excess - _EPS:
-                excess, over, accepted = trial_excess, trial_over, True
-                break
             plan.configs, plan.reasons = before, reasons
+            if trial_excess < excess - _EPS and (best is None or trial_excess < best[0] - _EPS):
+                best = (trial_excess, trial_over, trial_cost)
+        accepted = best is not None
+        if best is not None:
+            excess, over, chosen = best
+            plan.set_cost(u, v, chosen, f"move traffic off {u}->{v} (ceiling "
+                                        f"{e.max_utilization:.0%})")
         if not accepted:
             pinned.add((u, v))
     if over:

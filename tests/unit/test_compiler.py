@@ -22,6 +22,7 @@ from netgpt.intents.model import (
     UtilizationCeilingExpectation,
     WaypointExpectation,
 )
+from netgpt.intents.parser import NameTable, parse_intent
 from netgpt.intents.resolve import probes, resolve_endpoint, resolve_region, resolve_traffic
 from netgpt.intents.verify import verify_on_twin
 from netgpt.sim_networks.topology import build_topology
@@ -363,3 +364,22 @@ def test_candidates_are_valid_configs(campus):
     cfg = cs.candidates()["acc6"]
     assert DeviceConfig.model_validate(cfg.model_dump()) == cfg
     assert [r.name for r in cfg.acl("intent-t1").rules] == ["e0-1", "e1-1"]
+
+
+def test_ceiling_splits_one_big_flow_over_a_tied_path():
+    """One 6.5 Gbit/s demand cannot move whole without overloading the detour; a tie splits it."""
+    topo = build_topology("abilene")
+    configs = {d: topo.initial_config(d) for d in topo.devices}
+    traffic = TrafficMatrix((Demand("CHINng", "NYCMng", 6500.0),))
+    assert DigitalTwin(topo, configs).evaluate(traffic).max_utilization > 0.6
+    intent = parse_intent(
+        "keep every link under 50% utilization", NameTable.from_topology(topo)
+    )
+    change = compile_intent(intent, topo, configs, traffic=traffic)
+    assert change.devices == ("CHINng",)
+    after = DigitalTwin(topo, change.applied_to(configs))
+    report = after.evaluate(traffic)
+    assert report.max_utilization <= 0.5
+    assert len(after.paths("CHINng", after.default_address("NYCMng"))) == 2
+    _, verdicts = verify_on_twin(intent, topo, change.applied_to(configs), traffic=traffic)
+    assert all(v.passed for v in verdicts)
