@@ -37,8 +37,9 @@ from netgpt.policies.conflicts import find_conflicts
 from netgpt.policies.guardrails import default_policies, evaluate_change, needs_approval
 from netgpt.sim_networks.topology import Topology, build_topology
 from netgpt.sim_networks.twin import DigitalTwin, TrafficMatrix
+from netgpt.telemetry.base import RateSample
 from netgpt.telemetry.poller import TelemetryPoller
-from netgpt.telemetry.views import estimate_traffic_matrix, latest_by_interface
+from netgpt.telemetry.views import latest_by_interface, tomogravity_traffic_matrix
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.base import ApplyResult
 from netgpt.tools.netconf import netconf_drivers
@@ -113,19 +114,24 @@ class IntentPlatform:
             )
             return dict(pool.map(one, names))
 
-    def measure_traffic(self) -> TrafficMatrix:
-        """A traffic matrix estimated from two SNMP polls ``traffic_sample_s`` apart."""
+    def measure_rates(self) -> dict[tuple[str, str], RateSample]:
+        """Every interface's rates from two SNMP polls ``traffic_sample_s`` apart."""
 
-        async def sample() -> TrafficMatrix:
+        async def sample() -> list[RateSample]:
             poller = TelemetryPoller(self.inventory, None, interval_s=self.traffic_sample_s)
-            rates = []
+            rates: list[RateSample] = []
             try:
                 await poller.run(rounds=2, on_round=lambda r: rates.extend(r.rates))
             finally:
                 await poller.aclose()
-            return estimate_traffic_matrix(latest_by_interface(rates))
+            return rates
 
-        return asyncio.run(sample())
+        return latest_by_interface(asyncio.run(sample()))
+
+    def measure_traffic(self) -> TrafficMatrix:
+        """The traffic matrix that explains the measured loads (tomogravity over the twin)."""
+        latest = self.measure_rates()
+        return tomogravity_traffic_matrix(latest, DigitalTwin(self.topology, self.read_configs()))
 
     def _traffic_for(self, intents: Sequence[Intent]) -> TrafficMatrix | None:
         if not any(k in _TRAFFIC_KINDS for i in intents for k in i.kinds):

@@ -123,3 +123,33 @@ def test_agent_uptime_times_the_interval_when_it_agrees_with_the_wall_clock():
     # an agent clock that disagrees wildly is not trusted
     (r2,) = tr.update([sample(102.03, 250_000, 0, uptime=60.0)])
     assert r2.interval_s == pytest.approx(1.0) and r2.in_mbps == pytest.approx(1.0)
+
+
+def test_tomogravity_recovers_a_hot_pair_that_gravity_smears():
+    from netgpt.sim_networks.topology import build_topology
+    from netgpt.sim_networks.traffic import traffic_model
+    from netgpt.sim_networks.twin import Demand, DigitalTwin, TrafficMatrix
+    from netgpt.telemetry.base import RateSample
+    from netgpt.telemetry.views import estimate_traffic_matrix, tomogravity_traffic_matrix
+
+    topo = build_topology("abilene")
+    base = traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0).matrix_at(0)
+    true = TrafficMatrix((*base.demands, Demand("CHINng", "NYCMng", 6500.0)))
+    twin = DigitalTwin(topo)
+    measured = twin.evaluate(true)
+    latest = {
+        k: RateSample(k[0], k[1], 0.0, 1.0, v.ingress_mbps, v.egress_mbps, 1000.0, True)
+        for k, v in measured.interfaces.items()
+    }
+
+    def link_error(matrix: TrafficMatrix) -> float:
+        est = twin.evaluate(matrix)
+        total = sum(load.load_mbps for load in measured.links.values())
+        return sum(
+            abs(est.links[k].load_mbps - measured.links[k].load_mbps) for k in measured.links
+        ) / total
+
+    gravity = estimate_traffic_matrix(latest)
+    tomo = tomogravity_traffic_matrix(latest, twin)
+    assert link_error(tomo) < 0.05 < link_error(gravity)
+    assert twin.evaluate(tomo).max_utilization == pytest.approx(measured.max_utilization, rel=0.05)
