@@ -136,7 +136,7 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
     ) -> None:
         ctx.audit.append(
             actor=actor or state.get("actor", "operator"),
-            intent_id=state["run_id"],
+            intent_id=state["intent"]["id"] if "intent" in state else state["run_id"],
             step=step,
             outcome=outcome,
             detail=detail,
@@ -158,13 +158,17 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             "reason": reason,
             "verdicts": [_verdict_dict(v) for v in verdicts],
         }
-        if "intent" in state:
+        if "intent" in state and intent_of(state).state is not LifecycleState.VIOLATED:
             update["intent"] = moved(state, LifecycleState.FAILED, reason)
+        # a failed re-plan leaves a violated intent violated: the watcher escalates it
         record(state, step, outcome, reason=reason, verdicts=[str(v) for v in verdicts])
         return update
 
     def parse(state: IntentRunState) -> IntentRunState:
         t0 = time.perf_counter()
+        if "intent" in state:  # a re-plan of a known intent (closed loop): nothing to parse
+            record(state, "replan", "ok", why=state.get("reason", ""))
+            return {"reason": "", "timings": [("parse", time.perf_counter() - t0)]}
         try:
             intent = ctx.parse(state["text"], state.get("actor", "operator"))
         except NetGPTError as exc:
@@ -234,8 +238,16 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         return {
             "configs": {k: v.model_dump(mode="json") for k, v in configs.items()},
             "plan": plan,
-            "intent": moved(
-                state, LifecycleState.COMPILED, f"plan touches {len(change_set.devices)} device(s)"
+            **(
+                {}
+                if intent.state is LifecycleState.VIOLATED
+                else {
+                    "intent": moved(
+                        state,
+                        LifecycleState.COMPILED,
+                        f"plan touches {len(change_set.devices)} device(s)",
+                    )
+                }
             ),
             "timings": [("compile", time.perf_counter() - t0)],
         }

@@ -265,6 +265,29 @@ class IntentPlatform:
         out = self.graph.invoke(Command(resume={"decision": decision, "by": by}), config)
         return self._finish(run_id, started, out)
 
+    def replan(self, intent: Intent, *, why: str, actor: str = "closed-loop") -> RunResult:
+        """Run a known intent through the graph again (same guards, same audit).
+
+        Used when telemetry shows it violated. The run id is the intent id with a suffix.
+        """
+        started = time.perf_counter()
+        n = sum(1 for r in self.audit.records(intent.id) if r.step == "replan") + 1
+        run_id = f"{intent.id}.r{n}"
+        initial: IntentRunState = {
+            "run_id": run_id,
+            "text": intent.text,
+            "actor": actor,
+            "dry_run": False,
+            "approved": False,
+            "intent": intent.model_dump(mode="json"),
+            "reason": why,
+            "verdicts": [],
+            "timings": [],
+        }
+        self._traffic = None
+        out = self.graph.invoke(initial, {"configurable": {"thread_id": run_id}})
+        return self._finish(run_id, started, out)
+
     def withdraw(self, intent_id: str, *, by: str) -> Intent:
         """Mark an intent withdrawn (its device changes stay until a later issue removes them)."""
         intent = self.store.get(intent_id).moved_to(LifecycleState.WITHDRAWN, f"withdrawn by {by}")

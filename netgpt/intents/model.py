@@ -316,7 +316,19 @@ _TRANSITIONS: dict[LifecycleState, frozenset[LifecycleState]] = {
     _S.DEPLOYED: frozenset({_S.FULFILLED, _S.DEGRADED, _S.VIOLATED, _S.FAILED, _S.WITHDRAWN}),
     _S.FULFILLED: frozenset({_S.DEGRADED, _S.VIOLATED, _S.COMPILED, _S.WITHDRAWN}),
     _S.DEGRADED: frozenset({_S.FULFILLED, _S.VIOLATED, _S.COMPILED, _S.WITHDRAWN}),
-    _S.VIOLATED: frozenset({_S.FULFILLED, _S.DEGRADED, _S.COMPILED, _S.FAILED, _S.WITHDRAWN}),
+    # a violated intent is re-planned in place (closed loop): it may be re-deployed, wait for
+    # approval of the repair, or stay violated when no repair passes
+    _S.VIOLATED: frozenset(
+        {
+            _S.FULFILLED,
+            _S.DEGRADED,
+            _S.COMPILED,
+            _S.AWAITING_APPROVAL,
+            _S.DEPLOYED,
+            _S.FAILED,
+            _S.WITHDRAWN,
+        }
+    ),
     _S.FAILED: frozenset({_S.COMPILED, _S.WITHDRAWN}),
     _S.WITHDRAWN: frozenset(),
 }

@@ -16,7 +16,7 @@ from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigValidationError
 from netgpt.sim_networks.topology import Topology
 from netgpt.sim_networks.traffic import TrafficModel
-from netgpt.sim_networks.twin import DigitalTwin, LoadReport, TrafficMatrix
+from netgpt.sim_networks.twin import Demand, DigitalTwin, LoadReport, TrafficMatrix
 from netgpt.yang_xml import InterfaceState
 
 __all__ = ["LiveNetwork"]
@@ -64,6 +64,7 @@ class LiveNetwork:
         self._on_change = on_change
         self._dirty = False
         self._twin: DigitalTwin | None = None
+        self._injected: tuple[Demand, ...] = ()
         self._matrix: TrafficMatrix | None = None
         self.changed = threading.Event()  # set when a config changed and loads are stale
         self.recompute()
@@ -159,6 +160,17 @@ class LiveNetwork:
             assert self._report is not None
             return self._report
 
+    def inject(self, demands: tuple[Demand, ...]) -> None:
+        """Add ``demands`` on top of the traffic model from now on (``()`` removes them).
+
+        The emulated world's knob for tests and demos (a flash crowd, a backup job); the platform
+        only sees its effect, in the counters.
+        """
+        with self._lock:
+            self.advance()
+            self._injected = tuple(demands)
+            self.recompute(new_traffic=True)
+
     def sim_time(self) -> float:
         """Seconds since the network started (before the traffic model's time scale)."""
         return self._clock() - self._start
@@ -190,11 +202,12 @@ class LiveNetwork:
             if self._twin is None or config_changed:
                 self._twin = DigitalTwin(self.topology, self._configs)
             if new_traffic or self._matrix is None:
-                self._matrix = (
+                base = (
                     TrafficMatrix(())
                     if self.traffic is None
                     else self.traffic.matrix_at(self.sim_time())
                 )
+                self._matrix = TrafficMatrix((*base.demands, *self._injected))
             report = self._twin.evaluate(self._matrix)
             self._report = report
             self._dirty = False

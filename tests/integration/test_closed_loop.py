@@ -1,0 +1,85 @@
+"""The closed loop against the embedded network: injected traffic, detection, repair."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from netgpt.agents.platform import IntentPlatform
+from netgpt.agents.watch import IntentWatcher
+from netgpt.intents.model import LifecycleState
+from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
+from netgpt.sim_networks.topology import build_topology
+from netgpt.sim_networks.traffic import traffic_model
+from netgpt.sim_networks.twin import Demand
+
+pytestmark = pytest.mark.integration
+
+
+def test_injected_overload_is_detected_and_repaired(tmp_path: Path):
+    topo = build_topology("abilene")
+    net = EmbeddedNetwork(
+        topo,
+        tmp_path / "net",
+        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
+        netconf_port_base=free_port_base(12, start=48000),
+        snmp_port_base=free_port_base(12, start=49000, kind=socket.SOCK_DGRAM),
+    )
+    inventory = net.start()
+    platform = IntentPlatform(inventory, tmp_path / "agent", topology=topo)
+    try:
+        run = platform.submit("keep every link under 50% utilization")
+        assert run.outcome == "deployed", run.state.get("reason")
+        watcher = IntentWatcher(platform)
+        (first,) = watcher.check_once()
+        assert first.action == "none" and first.state is LifecycleState.FULFILLED
+        assert first.report.results[0].source == "telemetry"
+
+        net.live.inject((Demand("CHINng", "NYCMng", 6500.0),))
+        (hit,) = watcher.check_once()
+        assert not hit.report.fulfilled
+        assert "CHINng->NYCMng" in hit.report.results[0].measurement
+        assert hit.action == "repaired", hit.detail
+        changed = platform.read_configs(["CHINng"])["CHINng"]
+        assert changed != topo.initial_config("CHINng")  # an IGP cost moved
+
+        (after,) = watcher.check_once()
+        assert after.action == "none" and after.state is LifecycleState.FULFILLED
+        assert after.report.results[0].value is not None
+        assert after.report.results[0].value <= 0.5
+        steps = [(r.step, r.outcome) for r in platform.audit.records(run.run_id)]
+        assert ("watch", "violated") in steps and steps[-1] == ("apply", "deployed")
+        assert platform.audit.verify()[0]
+    finally:
+        platform.close()
+        net.stop()
+
+
+def test_unrepairable_violation_is_escalated_and_nothing_changes(tmp_path: Path):
+    topo = build_topology("abilene")
+    net = EmbeddedNetwork(
+        topo,
+        tmp_path / "net",
+        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
+        netconf_port_base=free_port_base(12, start=50000),
+        snmp_port_base=free_port_base(12, start=51000, kind=socket.SOCK_DGRAM),
+    )
+    inventory = net.start()
+    platform = IntentPlatform(inventory, tmp_path / "agent", topology=topo)
+    try:
+        run = platform.submit("keep every link under 50% utilization")
+        assert run.outcome == "deployed"
+        # ATLAM5 hangs off one 2.48 Gbit/s link: no routing change can help
+        net.live.inject((Demand("ATLAM5", "NYCMng", 2000.0),))
+        before = platform.read_configs()
+        (event,) = IntentWatcher(platform).check_once()
+        assert event.action == "escalated"
+        assert event.state is LifecycleState.VIOLATED
+        assert platform.read_configs() == before
+        outcomes = [r.outcome for r in platform.audit.records(run.run_id)]
+        assert outcomes[-1] == "escalated"
+    finally:
+        platform.close()
+        net.stop()
