@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from netgpt.errors import NetGPTError
@@ -319,22 +320,24 @@ def _show_run(run: Any) -> None:
     for name, change in state.get("plan", {}).get("changes", {}).items():
         console.print(Panel(change["diff"].strip() or "(no change)", title=f"diff on {name}"))
     for note in state.get("plan", {}).get("notes", []):
-        console.print(f"plan: {note}", highlight=False)
+        console.print(f"plan: {escape(note)}", highlight=False)
     for v in run.verdicts:
         colour = "green" if v.passed else "red"
         console.print(
-            f"[{colour}]{'PASS' if v.passed else 'FAIL'}[/] [{v.source}] {v.rule}: {v.evidence}",
+            f"[{colour}]{'PASS' if v.passed else 'FAIL'}[/] "
+            + escape(f"[{v.source.value}] {v.rule}: {v.evidence}"),
             highlight=False,
         )
     if run.waiting_for_approval is not None:
         console.print(
-            f"[yellow]awaiting approval[/]: {run.waiting_for_approval['why']}\n"
+            f"[yellow]awaiting approval[/]: {escape(run.waiting_for_approval['why'])}\n"
             f"approve with: netgpt approve {run.run_id}",
             highlight=False,
         )
     else:
         console.print(
-            f"[bold]{run.outcome}[/] in {run.seconds * 1000:.0f} ms: {state.get('reason', '')}",
+            f"[bold]{run.outcome}[/] in {run.seconds * 1000:.0f} ms: "
+            + escape(str(state.get("reason", ""))),
             highlight=False,
         )
 
@@ -504,16 +507,21 @@ def audit(
 @app.command("demo")
 @_friendly
 def demo(
-    topo: Annotated[str, typer.Option("--topo", "-t", help="Topology to run.")] = "abilene",
+    plot: Annotated[Path, typer.Option(help="Where to write the PNG of link utilization.")] = Path(
+        "netgpt-demo-utilization.png"
+    ),
     keep_state: Annotated[
         Path | None,
         typer.Option(help="Keep the demo's state directory here instead of a temporary one."),
     ] = None,
 ) -> None:
-    """Run the main job end to end on the embedded network (no root, no model server)."""
+    """Run the main job: a scripted operator session of intents on the embedded Abilene network.
+
+    No root and no model server needed.
+    """
     from netgpt.demo import run_demo
 
-    ok = run_demo(topo, console=console, state_dir=keep_state)
+    ok = run_demo(console=console, state_dir=keep_state, plot=plot)
     if not ok:
         raise typer.Exit(1)
 

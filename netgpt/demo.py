@@ -1,43 +1,35 @@
 """``netgpt demo``: the main job, end to end, on the embedded network.
 
-Starts a network in-process on free loopback ports, then does what the platform does, only
-through the tools (NETCONF and SNMP): poll telemetry, estimate the traffic matrix, ask the twin
-what taking the busiest link out of service would do, apply that change to both ends with a dry
-run, a confirmed commit and SNMP verification, measure where the load went, show an
-all-or-nothing change refused everywhere when one device rejects its part, restore the link, and
-stop. Every step checks its own result; the demo fails loudly when one does not hold.
+Starts Abilene in-process on free loopback ports and runs a scripted operator session through
+the intent agent, only over NETCONF and SNMP: a dry run with its diff; an intent deployed and
+verified; its opposite refused as a conflict; an intent refused by policy; a routing intent that
+waits for a person and is approved; a utilization ceiling that the closed loop keeps true when
+injected traffic violates it. It ends with a report of every intent and why, the audit chain
+check, and a PNG of link utilization before, during and after the overload. Every step checks its
+own result; the demo fails loudly when one does not hold.
 """
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
+from rich.table import Table
 
-from netgpt.device_config import DeviceConfig
-from netgpt.inventory import Inventory
+from netgpt.agents.platform import IntentPlatform, RunResult
+from netgpt.agents.watch import IntentWatcher
 from netgpt.render import utilization_table
 from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
-from netgpt.sim_networks.topology import Topology, build_topology
+from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
-from netgpt.sim_networks.twin import DigitalTwin
-from netgpt.telemetry.base import RateSample
-from netgpt.telemetry.poller import TelemetryPoller
-from netgpt.telemetry.store import SqliteTelemetryStore
-from netgpt.telemetry.views import (
-    LinkUtilization,
-    estimate_traffic_matrix,
-    latest_by_interface,
-    link_utilizations,
-)
-from netgpt.tools.applier import apply_changes
-from netgpt.tools.netconf import netconf_drivers
-from netgpt.tools.snmp import inventory_client
+from netgpt.sim_networks.twin import Demand
+from netgpt.telemetry.views import LinkUtilization, link_utilizations
 
 __all__ = ["run_demo"]
 
@@ -51,70 +43,18 @@ def _check(condition: bool, what: str) -> None:
         raise DemoCheckFailed(what)
 
 
-def _poll(
-    inventory: Inventory, store: SqliteTelemetryStore, rounds: int, interval_s: float
-) -> list[RateSample]:
-    """Poll ``rounds`` times into ``store``; return the rates computed."""
-    rates: list[RateSample] = []
-
-    async def main() -> None:
-        poller = TelemetryPoller(inventory, store, interval_s=interval_s)
-        try:
-            await poller.run(rounds=rounds, on_round=lambda r: rates.extend(r.rates))
-        finally:
-            await poller.aclose()
-
-    asyncio.run(main())
-    _check(bool(rates), "telemetry produced no rates")
-    return rates
-
-
-def _oper_status(inventory: Inventory, device: str, interface: str) -> bool:
-    async def read() -> bool:
-        client = inventory_client(inventory, device)
-        try:
-            for c in await client.interface_counters():
-                if c.name == interface:
-                    return c.oper_up
-        finally:
-            await client.aclose()
-        raise DemoCheckFailed(f"{device} has no interface {interface} in IF-MIB")
-
-    return asyncio.run(read())
-
-
-def _read_configs(inventory: Inventory) -> dict[str, DeviceConfig]:
-    make = netconf_drivers(inventory)
-    out = {}
-    for d in inventory.devices:
-        with make(d.name) as driver:
-            out[d.name] = driver.get_config("running")
-    return out
-
-
-def _peak(link: LinkUtilization) -> float:
-    return max(link.a_to_b_mbps, link.b_to_a_mbps)
-
-
-def _disabled(config: DeviceConfig, interface: str) -> DeviceConfig:
-    itf = config.interface(interface)
-    return config.with_interface(itf.model_copy(update={"enabled": False}))
-
-
 def run_demo(
-    topology_spec: str = "abilene",
     *,
     console: Console | None = None,
     state_dir: Path | None = None,
-    poll_interval_s: float = 1.0,
+    plot: Path | None = Path("netgpt-demo-utilization.png"),
 ) -> bool:
     """Run the demo; return whether every step held. Prints as it goes."""
     out = console or Console()
-    topology = build_topology(topology_spec)
     with tempfile.TemporaryDirectory(prefix="netgpt-demo-") as tmp:
         where = state_dir or Path(tmp)
         try:
-            _run(topology, where, out, poll_interval_s)
+            _run(where, out, plot)
         except DemoCheckFailed as exc:
             out.print(f"[bold red]demo check failed:[/] {exc}")
             return False
@@ -122,148 +62,186 @@ def run_demo(
     return True
 
 
-def _run(topology: Topology, state_dir: Path, out: Console, interval: float) -> None:
-    n = len(topology.devices)
+def _say(out: Console, text: str) -> None:
+    out.print(f"[bold cyan]✓[/] {escape(text)}", highlight=False)
+
+
+def _operator(out: Console, text: str, *flags: str) -> None:
+    line = " ".join((f"netgpt intent {text!r}", *flags))
+    out.print(f"\n[bold]operator>[/] {escape(line)}", highlight=False)
+
+
+def _failed_verdict(run: RunResult) -> str:
+    failed = [v for v in run.verdicts if not v.passed]
+    return str(failed[0]) if failed else run.state.get("reason", "")
+
+
+def _run(state_dir: Path, out: Console, plot: Path | None) -> None:
+    topo = build_topology("abilene")
+    n = len(topo.devices)
     network = EmbeddedNetwork(
-        topology,
-        state_dir,
-        traffic=traffic_model("diurnal", topology, peak_utilization=0.6),
+        topo,
+        state_dir / "network",
+        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
         netconf_port_base=free_port_base(n, start=24000),
         snmp_port_base=free_port_base(n, start=26000, kind=socket.SOCK_DGRAM),
     )
-    step = _Steps(out)
     t0 = time.perf_counter()
     inventory = network.start()
+    platform = IntentPlatform(inventory, state_dir / "agent", topology=topo)
     try:
-        step(
-            f"1. network {topology.name} up in {time.perf_counter() - t0:.2f} s: {n} devices, "
-            "each with a NETCONF server and an SNMP agent on 127.0.0.1"
+        _say(
+            out,
+            f"network abilene up in {time.perf_counter() - t0:.2f} s: {n} routers, each "
+            "with a NETCONF server and an SNMP agent on 127.0.0.1",
         )
-        store = SqliteTelemetryStore(":memory:")
-        before_rates = _poll(inventory, store, 3, interval)
-        before = link_utilizations(inventory, latest_by_interface(before_rates))
-        out.print(utilization_table(before, "link utilization from SNMP counters", limit=5))
-        # 2-3. what-if on the twin, from configs read over NETCONF and a measured traffic estimate:
-        # take the busiest link out of service, unless the twin says traffic would be lost
-        configs = _read_configs(inventory)
-        matrix = estimate_traffic_matrix(latest_by_interface(before_rates))
-        _check(len(matrix) > 0, "no traffic estimate from the access-interface counters")
-        twin_now = DigitalTwin(topology, configs)
-        now_report = twin_now.evaluate(matrix)
-        for busiest in before:
-            change = {
-                busiest.a: _disabled(configs[busiest.a], busiest.a_interface),
-                busiest.b: _disabled(configs[busiest.b], busiest.b_interface),
-            }
-            after_report = twin_now.with_configs(change).evaluate(matrix)
-            if after_report.dropped_mbps < 1e-6:
-                break
-            cause = after_report.drops_by_cause()
-            step(
-                f"2. twin: taking {busiest.a}-{busiest.b} ({busiest.utilization:.1%}) out would "
-                f"lose {after_report.dropped_mbps:,.0f} Mbit/s "
-                f"({'; '.join(str(c) for c in list(cause)[:1])}); not a candidate"
-            )
-        else:
-            raise DemoCheckFailed("every link's removal loses traffic in the twin")
-        gain, (gu, gv) = max(
-            (after_report.links[k].load_mbps - now_report.links[k].load_mbps, k)
-            for k in now_report.links
-        )
-        step(
-            f"3. twin: without {busiest.a}-{busiest.b} ({busiest.utilization:.1%}) nothing is "
-            f"lost; the most load moves to {gu}->{gv} (+{gain:,.0f} Mbit/s); max utilization "
-            f"{now_report.max_utilization:.1%} -> {after_report.max_utilization:.1%}"
-        )
+        baseline = link_utilizations(inventory, platform.measure_rates())
+        out.print(utilization_table(baseline, "link utilization from SNMP counters", limit=4))
 
-        drivers = netconf_drivers(inventory)
-        dry = apply_changes(change, drivers, dry_run=True)
+        # 1. dry run, then the real thing
+        text = "block telnet from NYCMng to LOSAng"
+        _operator(out, text, "--dry-run")
+        dry = platform.submit(text, dry_run=True)
+        _check(dry.outcome == "dry_run", f"dry run ended {dry.outcome}: {dry.state.get('reason')}")
+        ((device, change),) = dry.state["plan"]["changes"].items()
+        out.print(Panel(change["diff"].strip(), title=f"dry run: diff on {device}"))
+        _say(
+            out,
+            "dry run: parsed, conflict-checked, compiled, verified on the twin, policy "
+            "passed; nothing applied",
+        )
+        _operator(out, text)
+        block = platform.submit(text)
+        _check(block.outcome == "deployed", f"block not deployed: {block.state.get('reason')}")
+        running = platform.read_configs([device])[device]
         _check(
-            dry.outcome == "dry_run" and all(r.diff for r in dry.results),
-            f"dry run did not produce diffs: {dry.summary()}",
+            any(a.startswith("intent-") for a in running.interface("eth0").acl_ingress),
+            "the ACL is not on the device after the commit",
         )
-        out.print(Panel(dry[busiest.a].diff.strip(), title=f"dry run: diff on {busiest.a}"))
+        _say(
+            out,
+            f"deployed on {device} with a confirmed commit in {block.seconds:.2f} s; read "
+            "back over NETCONF and verified before the commit was confirmed",
+        )
+
+        # 2. conflict
+        _operator(out, "allow telnet from NYCMng to LOSAng")
+        clash = platform.submit("allow telnet from NYCMng to LOSAng")
+        _check(clash.outcome == "conflict", f"expected a conflict, got {clash.outcome}")
+        _check(block.run_id in clash.state["reason"], "the conflict does not name the pair")
+        _say(out, f"refused as a conflict: {clash.state['reason']}")
+
+        # 3. policy
+        _operator(out, "block all traffic to NYCMng")
+        refused = platform.submit("block all traffic to NYCMng")
+        _check(refused.outcome == "refused", f"expected a policy refusal, got {refused.outcome}")
+        _say(out, f"refused by policy: {_failed_verdict(refused)}")
+
+        # 4. approval
+        text = "traffic from SNVAng to NYCMng must go through HSTNng"
+        _operator(out, text)
+        waiting = platform.submit(text)
+        _check(waiting.outcome == "awaiting_approval", f"expected to wait, got {waiting.outcome}")
+        assert waiting.waiting_for_approval is not None
+        _say(out, f"waiting for a person: {waiting.waiting_for_approval['why']}")
+        out.print(f"\n[bold]approver>[/] netgpt approve {waiting.run_id}", highlight=False)
+        approved = platform.resume(waiting.run_id, decision="approve", by="approver")
         _check(
-            _read_configs(inventory)[busiest.a] == configs[busiest.a],
-            "the dry run changed the device",
+            approved.outcome == "deployed",
+            f"approved intent not deployed: {approved.state.get('reason')}",
         )
-        step("4. dry run: per-device diffs computed, candidates discarded, nothing changed")
+        _say(out, f"approved and deployed on {', '.join(approved.state['plan']['changes'])}")
 
-        def verify() -> bool | str:
-            down = [
-                not _oper_status(inventory, busiest.a, busiest.a_interface),
-                not _oper_status(inventory, busiest.b, busiest.b_interface),
-            ]
-            return all(down) or "ifOperStatus still up after the commit"
-
-        applied = apply_changes(change, drivers, dry_run=False, confirm_timeout_s=60, verify=verify)
-        _check(applied.outcome == "applied", f"change not applied: {applied.summary()}")
-        step(
-            f"5. applied with confirmed commit on {', '.join(applied.changed_devices)}; SNMP "
-            "shows ifOperStatus down on both ends, so the commit was confirmed"
-        )
-
-        after = link_utilizations(
-            inventory, latest_by_interface(_poll(inventory, store, 3, interval))
-        )
-        by_name = {(u.a, u.b): u for u in after}
-        cut = by_name[(busiest.a, busiest.b)]
+        # 5. the closed loop
+        text = "keep every link under 50% utilization"
+        _operator(out, text)
+        ceiling = platform.submit(text)
         _check(
-            cut.a_to_b_mbps < 0.01 * busiest.capacity_mbps and not cut.up,
-            f"the disabled link still carries {cut.a_to_b_mbps:.1f} Mbit/s",
+            ceiling.outcome == "deployed", f"ceiling not deployed: {ceiling.state.get('reason')}"
         )
-        before_by_name = {(u.a, u.b): u for u in before}
-        grew = max(after, key=lambda u: _peak(u) - _peak(before_by_name[(u.a, u.b)]))
-        out.print(utilization_table(after, "link utilization after the change", limit=5))
-        step(
-            f"6. counters: {busiest.name} carries nothing and is down; the load moved, most of "
-            f"all onto {grew.name} (now {grew.utilization:.1%})"
+        watcher = IntentWatcher(platform)
+        _watch(out, watcher, expect_action="none")
+        out.print(
+            "\n[bold]world>[/] a 6.5 Gbit/s backup job starts from Chicago to New York",
+            highlight=False,
         )
-
-        # 7. all-or-nothing: one device rejects its part, so no device changes
-        victim = inventory.devices[0].name
-        other = next(d.name for d in inventory.devices if d.name not in (victim,))
-        good = configs[victim].with_interface(
-            configs[victim]
-            .interface("eth0")
-            .model_copy(update={"description": "demo: should not stay"})
-        )
-        bad_other = configs[other].model_copy(
-            update={
-                "interfaces": (
-                    *configs[other].interfaces,
-                    configs[other].interfaces[0].model_copy(update={"name": "eth99"}),
-                )
-            }
-        )
-        refused = apply_changes({victim: good, other: bad_other}, drivers, dry_run=False)
-        current = _read_configs(inventory)
-        _check(refused.outcome in ("failed", "rolled_back"), "a bad change was not refused")
+        network.live.inject((Demand("CHINng", "NYCMng", 6500.0),))
+        overload = link_utilizations(inventory, platform.measure_rates())
+        out.print(utilization_table(overload, "link utilization with the backup job", limit=4))
+        _watch(out, watcher, expect_action="repaired")
+        time.sleep(0.5)
+        _watch(out, watcher, expect_action="none")
+        repaired = link_utilizations(inventory, platform.measure_rates())
+        out.print(utilization_table(repaired, "link utilization after the repair", limit=4))
         _check(
-            current[victim] == configs[victim] and current[other] == configs[other],
-            "a refused change left a device changed",
-        )
-        step(
-            f"7. all-or-nothing: {other} rejected its part ({refused.error}); {victim} is "
-            "unchanged too"
+            max(u.utilization for u in repaired) <= 0.5 + 1e-3,
+            "a link is still over the ceiling after the repair",
         )
 
-        restored = apply_changes(
-            {busiest.a: configs[busiest.a], busiest.b: configs[busiest.b]}, drivers, dry_run=False
-        )
-        _check(restored.outcome == "applied", f"restore failed: {restored.summary()}")
-        _check(_oper_status(inventory, busiest.a, busiest.a_interface), "link not back up")
-        step(f"8. restored {busiest.name}; SNMP shows it up again")
-        store.close()
+        _report(out, platform)
+        ok, why = platform.audit.verify()
+        _check(ok, f"audit chain broken: {why}")
+        _say(out, f"audit log: {why} (hash chain verified)")
+        if plot is not None:
+            _plot(plot, {"before": baseline, "backup job": overload, "after repair": repaired})
+            _say(out, f"plot of link utilization written to {plot}")
     finally:
-        t1 = time.perf_counter()
+        platform.close()
         network.stop()
-        step(f"9. network stopped in {time.perf_counter() - t1:.2f} s")
+        _say(out, "network stopped")
 
 
-class _Steps:
-    def __init__(self, console: Console) -> None:
-        self.console = console
+def _watch(out: Console, watcher: IntentWatcher, *, expect_action: str) -> None:
+    events = watcher.check_once()
+    ceiling = [e for e in events if "utilization" in e.report.results[0].measurement]
+    _check(bool(ceiling), "the watcher did not judge the ceiling intent")
+    event = ceiling[0]
+    measured = event.report.results[0].measurement
+    _check(
+        event.action == expect_action,
+        f"closed loop: expected {expect_action}, got {event.action} ({event.detail})",
+    )
+    if event.action == "repaired":
+        _say(
+            out,
+            f"closed loop: violated ({measured}); re-planned through the same checks and applied",
+        )
+    else:
+        _say(out, f"closed loop: {event.state.value} ({measured})")
 
-    def __call__(self, text: str) -> None:
-        self.console.print(f"[bold cyan]✓[/] {text}", highlight=False)
+
+def _report(out: Console, platform: IntentPlatform) -> None:
+    table = Table(title="what happened, and why")
+    for col in ("intent", "state", "text", "why"):
+        table.add_column(col, overflow="fold")
+    for intent in platform.store.intents():
+        why = intent.history[-1].reason if intent.history else ""
+        if intent.report is not None:
+            why = "; ".join(r.measurement for r in intent.report.results)
+        table.add_row(intent.id, intent.state.value, intent.text, why[:160])
+    out.print(table)
+
+
+def _plot(path: Path, snapshots: Mapping[str, list[LinkUtilization]]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(snapshots.values()))
+    names = [f"{u.a}-{u.b}" for u in sorted(first, key=lambda u: (u.a, u.b))]
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.8 / len(snapshots)
+    for i, (label, links) in enumerate(snapshots.items()):
+        by_name = {f"{u.a}-{u.b}": u.utilization * 100 for u in links}
+        xs = [k + i * width for k in range(len(names))]
+        ax.bar(xs, [by_name.get(name, 0.0) for name in names], width, label=label)
+    ax.axhline(50, color="red", linestyle="--", linewidth=1, label="intent: 50% ceiling")
+    ax.set_xticks([k + width for k in range(len(names))], names, rotation=45, ha="right")
+    ax.set_ylabel("utilization of the busier direction (%)")
+    ax.set_title("Abilene link utilization from SNMP counters")
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

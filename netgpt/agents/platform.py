@@ -29,7 +29,7 @@ from netgpt.errors import ConfigError
 from netgpt.intents.compiler import compile_intent
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
 from netgpt.intents.parser import NameTable, parse_intent
-from netgpt.intents.plan import ChangeSet, Verdict
+from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
 from netgpt.intents.verify import verify_on_twin
 from netgpt.inventory import Inventory
 from netgpt.policies.base import PolicySet
@@ -223,7 +223,7 @@ class IntentPlatform:
         verdicts = [
             Verdict(
                 passed=v["passed"],
-                source=v["source"],
+                source=VerdictSource(v["source"]),
                 rule=v["rule"],
                 evidence=v["evidence"],
                 details=tuple(v.get("details", ())),
