@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,10 +45,78 @@ from netgpt.tools.applier import apply_changes
 from netgpt.tools.base import ApplyResult
 from netgpt.tools.netconf import netconf_drivers
 
-__all__ = ["IntentPlatform", "RunResult"]
+__all__ = ["BackgroundTelemetry", "IntentPlatform", "RunResult"]
 
 # kinds whose compilation or verification needs the current traffic
 _TRAFFIC_KINDS = frozenset({"utilization_ceiling", "bandwidth", "latency"})
+
+
+class BackgroundTelemetry:
+    """Polls every device on an interval in a thread of its own; keeps the latest rates.
+
+    A long-running platform plans with these instead of sampling the network in each run.
+    """
+
+    def __init__(self, inventory: Inventory, *, interval_s: float = 1.0) -> None:
+        self.interval_s = interval_s
+        self._inventory = inventory
+        self._latest: dict[tuple[str, str], RateSample] = {}
+        self._updated = 0.0
+        self._window_start = 0.0  # when the interval of the latest rates began
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        async def loop() -> None:
+            poller = TelemetryPoller(self._inventory, None, interval_s=self.interval_s)
+            previous = None
+            try:
+                while not self._stop.is_set():
+                    started = time.monotonic()
+                    result = await poller.poll_once()
+                    if result.rates and previous is not None:
+                        with self._lock:
+                            self._latest.update(latest_by_interface(result.rates))
+                            self._updated = time.monotonic()
+                            self._window_start = previous
+                    previous = started
+                    wait = self.interval_s - (time.monotonic() - started)
+                    await asyncio.sleep(max(0.0, wait))
+            finally:
+                await poller.aclose()
+
+        asyncio.run(loop())
+
+    def latest(
+        self, *, max_age_s: float, since: float | None = None
+    ) -> dict[tuple[str, str], RateSample] | None:
+        """The latest rates, or ``None`` when they are too old.
+
+        Too old: more than ``max_age_s`` ago, or (with ``since``, a monotonic time) measured over
+        an interval that began before ``since``.
+        """
+        with self._lock:
+            if not self._latest or time.monotonic() - self._updated > max_age_s:
+                return None
+            if since is not None and self._window_start < since:
+                return None
+            return dict(self._latest)
+
+    def wait_ready(self, timeout_s: float = 10.0) -> bool:
+        """Block until the first rates exist (two polls); whether they arrived in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.latest(max_age_s=timeout_s) is not None:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def stop(self) -> None:
+        """Stop polling and wait for the thread."""
+        self._stop.set()
+        self._thread.join(timeout=self.interval_s + 5)
 
 
 @dataclass
@@ -97,7 +166,19 @@ class IntentPlatform:
         self.traffic_sample_s = traffic_sample_s
         self._drivers = netconf_drivers(inventory)
         self._traffic: TrafficMatrix | None = None
+        self.telemetry: BackgroundTelemetry | None = None
+        self._last_change = 0.0  # monotonic time of the last apply
         self.graph = build_intent_graph(self._context(), self.checkpointer)
+
+    def start_telemetry(self, interval_s: float = 1.0, *, wait: bool = True) -> None:
+        """Poll in the background so runs plan with fresh rates without sampling themselves."""
+        if self.telemetry is None:
+            self.telemetry = BackgroundTelemetry(self.inventory, interval_s=interval_s)
+        if wait and not self.telemetry.wait_ready():
+            raise ConfigError(
+                "background telemetry produced no rates within 10 s; is the "
+                "network up and answering SNMP?"
+            )
 
     # -- collaborators -------------------------------------------------------------------
 
@@ -115,7 +196,18 @@ class IntentPlatform:
             return dict(pool.map(one, names))
 
     def measure_rates(self) -> dict[tuple[str, str], RateSample]:
-        """Every interface's rates from two SNMP polls ``traffic_sample_s`` apart."""
+        """Every interface's latest rates.
+
+        From background telemetry when it is fresh (at most 2.5 poll intervals old), else from
+        two SNMP polls ``traffic_sample_s`` apart.
+        """
+        if self.telemetry is not None:
+            # rates measured before the last change on the devices would describe the old state
+            fresh = self.telemetry.latest(
+                max_age_s=2.5 * self.telemetry.interval_s, since=self._last_change
+            )
+            if fresh is not None:
+                return fresh
 
         async def sample() -> list[RateSample]:
             poller = TelemetryPoller(self.inventory, None, interval_s=self.traffic_sample_s)
@@ -192,13 +284,16 @@ class IntentPlatform:
 
             if not change_set.changes:
                 return ApplyResult(results=(), outcome="no_change")
-            return apply_changes(
+            self._last_change = time.monotonic()
+            result = apply_changes(
                 change_set.candidates(),
                 self._drivers,
                 dry_run=False,
                 confirm_timeout_s=self.confirm_timeout_s,
                 verify=live_check,
             )
+            self._last_change = time.monotonic()
+            return result
 
         return AgentContext(
             parse=parse,
@@ -296,7 +391,10 @@ class IntentPlatform:
         return intent
 
     def close(self) -> None:
-        """Close the stores."""
+        """Stop background telemetry and close the stores."""
+        if self.telemetry is not None:
+            self.telemetry.stop()
+            self.telemetry = None
         self.store.close()
         self.audit.close()
         self._checkpoint_db.close()

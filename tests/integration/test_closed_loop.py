@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,37 @@ def test_unrepairable_violation_is_escalated_and_nothing_changes(tmp_path: Path)
         assert platform.read_configs() == before
         outcomes = [r.outcome for r in platform.audit.records(run.run_id)]
         assert outcomes[-1] == "escalated"
+    finally:
+        platform.close()
+        net.stop()
+
+
+def test_background_telemetry_feeds_planning_and_the_loop(tmp_path: Path):
+    topo = build_topology("abilene")
+    net = EmbeddedNetwork(
+        topo,
+        tmp_path / "net",
+        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
+        netconf_port_base=free_port_base(12, start=52000),
+        snmp_port_base=free_port_base(12, start=53000, kind=socket.SOCK_DGRAM),
+    )
+    inventory = net.start()
+    platform = IntentPlatform(inventory, tmp_path / "agent", topology=topo)
+    try:
+        platform.start_telemetry(0.5)
+        assert platform.telemetry is not None
+        cached = platform.telemetry.latest(max_age_s=1.25)
+        assert cached is not None and len(cached) == 12 + 2 * 15
+        run = platform.submit("keep every link under 50% utilization")
+        assert run.outcome == "deployed", run.state.get("reason")
+        net.live.inject((Demand("CHINng", "NYCMng", 6500.0),))
+        time.sleep(1.6)  # three polls: the background rates now include the backup job
+        (hit,) = IntentWatcher(platform).check_once()
+        assert hit.action == "repaired", hit.detail
+        # rates measured before the repair are not used to judge it
+        assert platform.telemetry.latest(max_age_s=1.25, since=time.monotonic()) is None
+        (after,) = IntentWatcher(platform).check_once()
+        assert after.action == "none" and after.report.fulfilled
     finally:
         platform.close()
         net.stop()
