@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from netgpt.errors import ConfigError
+from netgpt.sqlite import open_sqlite
 
 __all__ = ["GENESIS", "AuditLog", "AuditRecord"]
 
@@ -75,15 +74,7 @@ class AuditLog:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"audit log {self.path!r} is not a usable SQLite file ({exc})"
-            ) from exc
+        self._db = open_sqlite(path, _SCHEMA, what="audit log")
         self._lock = threading.Lock()
 
     def append(

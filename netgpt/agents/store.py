@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from netgpt.errors import ConfigError
 from netgpt.intents.model import Intent, LifecycleState
+from netgpt.sqlite import open_sqlite
 
 __all__ = ["ACTIVE_STATES", "IntentStore"]
 
@@ -34,15 +34,7 @@ class IntentStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"intent store {self.path!r} is not a usable SQLite file ({exc})"
-            ) from exc
+        self._db = open_sqlite(path, _SCHEMA, what="intent store")
         self._lock = threading.Lock()
 
     def save(self, intent: Intent) -> None:

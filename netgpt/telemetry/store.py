@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import astuple
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from netgpt.errors import ConfigError
+from netgpt.sqlite import open_sqlite
 from netgpt.telemetry.base import CounterSample, RateSample
 
 __all__ = ["SqliteTelemetryStore"]
@@ -53,18 +52,7 @@ class SqliteTelemetryStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False)
-            if self.path != ":memory:":
-                self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(
-                f"telemetry store {self.path!r} is not a usable SQLite file ({exc}); "
-                "remove it or choose another --store path"
-            ) from exc
+        self._db = open_sqlite(path, _SCHEMA, what="telemetry store", wal=True)
         self._lock = threading.Lock()
 
     def add_counters(self, samples: Iterable[CounterSample]) -> None:
