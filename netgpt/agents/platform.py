@@ -26,7 +26,7 @@ from netgpt.agents.audit import AuditLog
 from netgpt.agents.graph import AgentContext, IntentRunState, build_intent_graph
 from netgpt.agents.store import IntentStore
 from netgpt.device_config import DeviceConfig
-from netgpt.errors import ConfigError
+from netgpt.errors import ConfigError, DeviceError
 from netgpt.intents.compiler import compile_intent
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
 from netgpt.intents.parser import NameTable, parse_intent
@@ -43,7 +43,7 @@ from netgpt.telemetry.poller import TelemetryPoller
 from netgpt.telemetry.views import latest_by_interface, tomogravity_traffic_matrix
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.base import ApplyResult
-from netgpt.tools.netconf import netconf_drivers
+from netgpt.tools.netconf import NetconfDriver, netconf_drivers
 
 __all__ = ["BackgroundTelemetry", "IntentPlatform", "RunResult"]
 
@@ -165,6 +165,8 @@ class IntentPlatform:
         self.confirm_timeout_s = confirm_timeout_s
         self.traffic_sample_s = traffic_sample_s
         self._drivers = netconf_drivers(inventory)
+        self._readers: dict[str, NetconfDriver] = {}
+        self._reader_locks: dict[str, threading.Lock] = {}
         self._traffic: TrafficMatrix | None = None
         self.telemetry: BackgroundTelemetry | None = None
         self._last_change = 0.0  # monotonic time of the last apply
@@ -182,12 +184,28 @@ class IntentPlatform:
 
     # -- collaborators -------------------------------------------------------------------
 
+    def _reader(self, name: str) -> NetconfDriver:
+        driver = self._readers.get(name)
+        if driver is None:
+            driver = self._drivers(name)
+            driver.open()
+            self._readers[name] = driver
+        return driver
+
     def read_configs(self, devices: Sequence[str] | None = None) -> dict[str, DeviceConfig]:
         """Running config of every device (or of ``devices``), read over NETCONF concurrently."""
 
         def one(name: str) -> tuple[str, DeviceConfig]:
-            with self._drivers(name) as driver:
-                return name, driver.get_config("running")
+            # one long-lived read session per device (an SSH handshake costs more than the read);
+            # a session that died (device restarted, agent killed) is reopened once
+            with self._reader_locks.setdefault(name, threading.Lock()):
+                try:
+                    return name, self._reader(name).get_config("running")
+                except DeviceError:
+                    stale = self._readers.pop(name, None)
+                    if stale is not None:
+                        stale.close()
+                return name, self._reader(name).get_config("running")
 
         with ThreadPoolExecutor(max_workers=min(16, len(self.inventory.devices))) as pool:
             names = (
@@ -395,6 +413,9 @@ class IntentPlatform:
         if self.telemetry is not None:
             self.telemetry.stop()
             self.telemetry = None
+        for driver in self._readers.values():
+            driver.close()
+        self._readers.clear()
         self.store.close()
         self.audit.close()
         self._checkpoint_db.close()
