@@ -28,7 +28,7 @@ from netgpt.agents.store import IntentStore
 from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigError, DeviceError
 from netgpt.intents.compiler import compile_intent
-from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
+from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_intent_id
 from netgpt.intents.parser import NameTable, parse_intent
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
 from netgpt.intents.verify import verify_on_twin
@@ -350,7 +350,7 @@ class IntentPlatform:
     ) -> RunResult:
         """Run ``text`` through the graph; returns when it ends or waits for approval."""
         started = time.perf_counter()
-        run_id = Intent.model_fields["id"].default_factory()  # type: ignore[misc,call-arg]
+        run_id = new_intent_id()
         initial: IntentRunState = {
             "run_id": run_id,
             "text": text,

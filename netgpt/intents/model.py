@@ -45,6 +45,7 @@ __all__ = [
     "TrafficSelector",
     "UtilizationCeilingExpectation",
     "WaypointExpectation",
+    "new_intent_id",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
@@ -381,7 +382,8 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _new_id() -> str:
+def new_intent_id() -> str:
+    """A fresh intent id: ``int-`` and ten hex digits."""
     return "int-" + uuid.uuid4().hex[:10]
 
 
@@ -389,7 +391,7 @@ class Intent(BaseModel):
     """A formal intent. Immutable: lifecycle changes return a new one (see :meth:`moved_to`)."""
 
     model_config = _STRICT
-    id: str = Field(default_factory=_new_id, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
+    id: str = Field(default_factory=new_intent_id, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
     text: str = Field(default="", max_length=4000)
     expectations: tuple[Expectation, ...] = Field(min_length=1, max_length=100)
     scope: IntentScope = IntentScope()
