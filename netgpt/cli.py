@@ -459,6 +459,27 @@ def intents_show(
         platform.close()
 
 
+@intents_app.command("recover")
+@_friendly
+def intents_recover(
+    run_id: Annotated[
+        str | None, typer.Argument(help="The run to continue; none: list them.")
+    ] = None,
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """List runs a crash interrupted, or continue one from its checkpoint."""
+    platform = _platform(inventory, state_dir)
+    try:
+        if run_id is None:
+            runs = platform.unfinished_runs()
+            console.print("\n".join(runs) if runs else "no interrupted runs")
+            return
+        _show_run(platform.recover(run_id))
+    finally:
+        platform.close()
+
+
 @intents_app.command("withdraw")
 @_friendly
 def intents_withdraw(

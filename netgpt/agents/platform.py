@@ -401,6 +401,36 @@ class IntentPlatform:
         out = self.graph.invoke(initial, {"configurable": {"thread_id": run_id}})
         return self._finish(run_id, started, out)
 
+    def unfinished_runs(self) -> list[str]:
+        """Runs whose process stopped inside the graph (not those waiting for a person)."""
+        threads = dict.fromkeys(
+            str(c.config["configurable"]["thread_id"]) for c in self.checkpointer.list(None)
+        )
+        out = []
+        for thread in threads:
+            snapshot = self.graph.get_state({"configurable": {"thread_id": thread}})
+            if snapshot.next and not snapshot.interrupts:
+                out.append(thread)
+        return out
+
+    def recover(self, run_id: str) -> RunResult:
+        """Continue a run that a crash interrupted, from its last checkpoint.
+
+        The step that was running when the process died runs again: a commit it had made and
+        not confirmed has rolled back on the devices by then (confirmed commit), so the step
+        starts from the state the checkpoint describes.
+        """
+        if run_id not in self.unfinished_runs():
+            raise ConfigError(
+                f"run {run_id!r} has nothing to recover (finished, waiting for approval, or "
+                "unknown); 'netgpt intents recover' lists the ones that do"
+            )
+        started = time.perf_counter()
+        config = {"configurable": {"thread_id": run_id}}
+        self.audit.append(actor="recovery", intent_id=run_id, step="recover", outcome="resumed")
+        out = self.graph.invoke(None, config)
+        return self._finish(run_id, started, out)
+
     def withdraw(self, intent_id: str, *, by: str) -> Intent:
         """Mark an intent withdrawn (its device changes stay until a later issue removes them)."""
         intent = self.store.get(intent_id).moved_to(LifecycleState.WITHDRAWN, f"withdrawn by {by}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -215,3 +216,66 @@ def test_device_failing_mid_apply_leaves_every_device_unchanged(tmp_path: Path):
         p.close()
     finally:
         net.stop()
+
+
+class ProcessDied(BaseException):
+    """Stands for the process being killed in the middle of a step."""
+
+
+def test_run_interrupted_by_a_crash_resumes_from_its_checkpoint_in_a_new_process(
+    campus: EmbeddedNetwork, tmp_path: Path
+):
+    assert campus.inventory is not None
+    state_dir = tmp_path / "state"
+    campus.inventory.save(state_dir / "inventory.yaml")
+    p = IntentPlatform(campus.inventory, state_dir / "agent", topology=campus.topology)
+    ctx = p._context()
+
+    def dies(change_set, intent):  # type: ignore[no-untyped-def]
+        raise ProcessDied
+
+    ctx.apply = dies
+    p.graph = build_intent_graph(ctx, p.checkpointer)
+    before = p.read_configs()
+    with pytest.raises(ProcessDied):
+        p.submit("block ssh from finance to servers")
+    (run_id,) = p.unfinished_runs()
+    assert p.read_configs() == before
+    p.close()
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "netgpt.cli", "intents", "recover", "--state-dir", str(state_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0 and run_id in listed.stdout, listed.stderr
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "netgpt.cli",
+            "intents",
+            "recover",
+            run_id,
+            "--state-dir",
+            str(state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "deployed" in done.stdout
+    again = IntentPlatform(campus.inventory, state_dir / "agent", topology=campus.topology)
+    try:
+        assert again.store.get(run_id).state is LifecycleState.DEPLOYED
+        assert again.unfinished_runs() == []
+        finance = campus.topology.groups["finance"].device
+        acl = intent_acl_name(run_id)
+        assert acl in again.read_configs([finance])[finance].interface("eth0").acl_ingress
+        steps = [r.step for r in again.audit.records(run_id)]
+        assert steps[-2:] == ["recover", "apply"]
+    finally:
+        again.close()
