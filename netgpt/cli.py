@@ -488,11 +488,11 @@ def intents_withdraw(
     inventory: InventoryOpt = None,
     state_dir: StateDir = None,
 ) -> None:
-    """Mark an intent withdrawn."""
+    """Withdraw an intent: revert what it changed on the devices, then mark it withdrawn."""
     platform = _platform(inventory, state_dir)
     try:
-        done = platform.withdraw(intent_id, by=actor)
-        console.print(f"{done.id}: {done.state.value}")
+        done, result = platform.withdraw(intent_id, by=actor)
+        console.print(f"{done.id}: {done.state.value}; {result.summary()}", highlight=False)
     finally:
         platform.close()
 

@@ -32,6 +32,7 @@ from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_i
 from netgpt.intents.parser import NameTable, parse_intent
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
 from netgpt.intents.verify import verify_on_twin
+from netgpt.intents.withdraw import DeployedPlan, withdrawal_change_set
 from netgpt.inventory import Inventory
 from netgpt.policies.base import PolicySet
 from netgpt.policies.conflicts import find_conflicts
@@ -374,6 +375,8 @@ class IntentPlatform:
                 f"intent {run_id!r} is not waiting for approval; 'netgpt intents list' shows "
                 "the ones that are"
             )
+        if decision == "approve" and self.store.get(run_id).state is LifecycleState.WITHDRAWN:
+            raise ConfigError(f"intent {run_id!r} was withdrawn; it cannot be approved any more")
         started = time.perf_counter()
         out = self.graph.invoke(Command(resume={"decision": decision, "by": by}), config)
         return self._finish(run_id, started, out)
@@ -431,12 +434,79 @@ class IntentPlatform:
         out = self.graph.invoke(None, config)
         return self._finish(run_id, started, out)
 
-    def withdraw(self, intent_id: str, *, by: str) -> Intent:
-        """Mark an intent withdrawn (its device changes stay until a later issue removes them)."""
-        intent = self.store.get(intent_id).moved_to(LifecycleState.WITHDRAWN, f"withdrawn by {by}")
-        self.store.save(intent)
-        self.audit.append(actor=by, intent_id=intent_id, step="withdraw", outcome="ok")
-        return intent
+    def _deployed_plans(self, intent: Intent) -> list[DeployedPlan]:
+        """The plans this intent's runs applied (its first run, then closed-loop re-plans)."""
+        threads = [intent.id] + [
+            f"{intent.id}.r{n}"
+            for n in range(
+                1, 1 + sum(1 for r in self.audit.records(intent.id) if r.step == "replan")
+            )
+        ]
+        plans = []
+        for thread in threads:
+            values = self.graph.get_state({"configurable": {"thread_id": thread}}).values
+            if values.get("outcome") != "deployed" or not values.get("plan"):
+                continue
+            before = {k: DeviceConfig.model_validate(v) for k, v in values["configs"].items()}
+            after = {
+                k: DeviceConfig.model_validate(c["candidate"])
+                for k, c in values["plan"]["changes"].items()
+            }
+            plans.append(DeployedPlan(before=before, after=after))
+        return plans
+
+    def withdraw(self, intent_id: str, *, by: str) -> tuple[Intent, ApplyResult]:
+        """Take an intent out: revert what its deployed plans changed, then mark it withdrawn.
+
+        The withdrawal is itself a change: policy-checked, applied all-or-nothing with a
+        confirmed commit. Values others changed since are kept. A refused or failed withdrawal
+        leaves the intent and the devices as they were.
+        """
+        intent = self.store.get(intent_id)
+        if intent.state is LifecycleState.WITHDRAWN:
+            raise ConfigError(f"intent {intent_id} is already withdrawn")
+        current = self.read_configs()
+        change_set = withdrawal_change_set(intent.id, self._deployed_plans(intent), current)
+        verdicts = evaluate_change(
+            self.policies,
+            intent,
+            change_set,
+            current,
+            now=datetime.now(UTC),
+            topology=self.topology,
+        )
+        failed = [v for v in verdicts if not v.passed]
+        if failed:
+            raise ConfigError(f"withdrawing {intent_id} is refused by policy: {failed[0]}")
+        if change_set.changes:
+            result = apply_changes(
+                change_set.candidates(),
+                self._drivers,
+                dry_run=False,
+                confirm_timeout_s=self.confirm_timeout_s,
+            )
+            self._last_change = time.monotonic()
+        else:
+            result = ApplyResult(results=(), outcome="no_change")
+        if result.outcome not in ("applied", "no_change"):
+            self.audit.append(
+                actor=by,
+                intent_id=intent_id,
+                step="withdraw",
+                outcome="failed",
+                detail={"summary": result.summary()},
+            )
+            raise ConfigError(f"withdrawing {intent_id} failed; nothing changed: {result.error}")
+        withdrawn = intent.moved_to(LifecycleState.WITHDRAWN, f"withdrawn by {by}")
+        self.store.save(withdrawn)
+        self.audit.append(
+            actor=by,
+            intent_id=intent_id,
+            step="withdraw",
+            outcome="ok",
+            detail={"devices": list(change_set.devices), "summary": result.summary()},
+        )
+        return withdrawn, result
 
     def close(self) -> None:
         """Stop background telemetry and close the stores."""

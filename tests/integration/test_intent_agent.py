@@ -13,6 +13,7 @@ import pytest
 
 from netgpt.agents.graph import build_intent_graph
 from netgpt.agents.platform import IntentPlatform
+from netgpt.errors import ConfigError
 from netgpt.intents.compiler import intent_acl_name
 from netgpt.intents.model import LifecycleState
 from netgpt.policies.guardrails import default_policies, load_policies
@@ -279,3 +280,28 @@ def test_run_interrupted_by_a_crash_resumes_from_its_checkpoint_in_a_new_process
         assert steps[-2:] == ["recover", "apply"]
     finally:
         again.close()
+
+
+def test_withdraw_reverts_the_devices_and_the_approval_cannot_follow(
+    campus: EmbeddedNetwork, tmp_path: Path
+):
+    assert campus.inventory is not None
+    p = IntentPlatform(campus.inventory, tmp_path / "agent", topology=campus.topology)
+    try:
+        before = p.read_configs()
+        run = p.submit("block udp from hr to servers")
+        assert run.outcome == "deployed", run.state.get("reason")
+        assert p.read_configs() != before
+        withdrawn, result = p.withdraw(run.run_id, by="alice")
+        assert withdrawn.state is LifecycleState.WITHDRAWN
+        assert result.outcome == "applied"
+        assert p.read_configs() == before
+        assert [r.step for r in p.audit.records(run.run_id)][-1] == "withdraw"
+        waiting = p.submit("traffic from hr to servers must go through core1")
+        assert waiting.outcome == "awaiting_approval"
+        p.withdraw(waiting.run_id, by="alice")
+        with pytest.raises(ConfigError, match="withdrawn"):
+            p.resume(waiting.run_id, decision="approve", by="bob")
+        assert p.read_configs() == before
+    finally:
+        p.close()
