@@ -153,7 +153,7 @@ def _run(state_dir: Path, out: Console, plot: Path | None) -> None:
         _say(out, f"approved and deployed on {', '.join(approved.state['plan']['changes'])}")
 
         # 5. the closed loop
-        text = "keep every link under 50% utilization"
+        text = "keep every link under 60% utilization"
         _operator(out, text)
         ceiling = platform.submit(text)
         _check(
@@ -162,10 +162,10 @@ def _run(state_dir: Path, out: Console, plot: Path | None) -> None:
         watcher = IntentWatcher(platform)
         _watch(out, watcher, expect_action="none")
         out.print(
-            "\n[bold]world>[/] a 6.5 Gbit/s backup job starts from Chicago to New York",
+            "\n[bold]world>[/] a 7.5 Gbit/s backup job starts from Chicago to New York",
             highlight=False,
         )
-        network.live.inject((Demand("CHINng", "NYCMng", 6500.0),))
+        network.live.inject((Demand("CHINng", "NYCMng", 7500.0),))
         overload = link_utilizations(inventory, platform.measure_rates())
         out.print(utilization_table(overload, "link utilization with the backup job", limit=4))
         _watch(out, watcher, expect_action="repaired")
@@ -174,7 +174,7 @@ def _run(state_dir: Path, out: Console, plot: Path | None) -> None:
         repaired = link_utilizations(inventory, platform.measure_rates())
         out.print(utilization_table(repaired, "link utilization after the repair", limit=4))
         _check(
-            max(u.utilization for u in repaired) <= 0.5 + 1e-3,
+            max(u.utilization for u in repaired) <= 0.6 + 1e-3,
             "a link is still over the ceiling after the repair",
         )
 
@@ -236,7 +236,7 @@ def _plot(path: Path, snapshots: Mapping[str, list[LinkUtilization]]) -> None:
         by_name = {f"{u.a}-{u.b}": u.utilization * 100 for u in links}
         xs = [k + i * width for k in range(len(names))]
         ax.bar(xs, [by_name.get(name, 0.0) for name in names], width, label=label)
-    ax.axhline(50, color="red", linestyle="--", linewidth=1, label="intent: 50% ceiling")
+    ax.axhline(60, color="red", linestyle="--", linewidth=1, label="intent: 60% ceiling")
     ax.set_xticks([k + width for k in range(len(names))], names, rotation=45, ha="right")
     ax.set_ylabel("utilization of the busier direction (%)")
     ax.set_title("Abilene link utilization from SNMP counters")

@@ -120,6 +120,17 @@ class BackgroundTelemetry:
         self._thread.join(timeout=self.interval_s + 5)
 
 
+def _explains(
+    twin: DigitalTwin, matrix: TrafficMatrix, latest: Mapping[tuple[str, str], RateSample]
+) -> bool:
+    """Whether ``matrix`` reproduces the measured egress rates of the links within 20%."""
+    predicted = twin.evaluate(matrix).interfaces
+    keys = [k for k in latest if k in predicted and k[1] != "eth0"]
+    measured = sum(latest[k].out_mbps for k in keys)
+    error = sum(abs(predicted[k].egress_mbps - latest[k].out_mbps) for k in keys)
+    return measured <= 0 or error <= 0.2 * measured
+
+
 @dataclass
 class RunResult:
     """How one run ended (or paused for approval)."""
@@ -240,9 +251,26 @@ class IntentPlatform:
         return latest_by_interface(asyncio.run(sample()))
 
     def measure_traffic(self) -> TrafficMatrix:
-        """The traffic matrix that explains the measured loads (tomogravity over the twin)."""
-        latest = self.measure_rates()
-        return tomogravity_traffic_matrix(latest, DigitalTwin(self.topology, self.read_configs()))
+        """The traffic matrix that explains the measured loads (tomogravity over the twin).
+
+        Rates measured while the routing changed (someone committed during the window) cannot
+        be explained by one routing: the configs are read before and after, and the link loads
+        the estimate predicts must match the measured ones within 20%. Otherwise it measures
+        again, once, then raises :class:`ConfigError` rather than plan on a wrong matrix.
+        """
+        for _attempt in (1, 2):
+            configs = self.read_configs()
+            latest = self.measure_rates()
+            if self.read_configs() != configs:
+                continue
+            twin = DigitalTwin(self.topology, configs)
+            matrix = tomogravity_traffic_matrix(latest, twin)
+            if _explains(twin, matrix, latest):
+                return matrix
+        raise ConfigError(
+            "the measured link loads are not explained by any traffic matrix over the current "
+            "routing (the network changed while it was measured?); try again"
+        )
 
     def _traffic_for(self, intents: Sequence[Intent]) -> TrafficMatrix | None:
         if not any(k in _TRAFFIC_KINDS for i in intents for k in i.kinds):
