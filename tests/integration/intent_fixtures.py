@@ -3,37 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 
 from netgpt.device_config import DeviceConfig
 from netgpt.inventory import Inventory
-from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
-from netgpt.sim_networks.topology import build_topology
-from netgpt.sim_networks.traffic import traffic_model
+from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.netconf import netconf_drivers
 from netgpt.tools.snmp import inventory_client
+from tests.integration.networks import start_network
 
 
 def start_steady_network(name: str, where: Path, *, start: int) -> EmbeddedNetwork:
     """``name`` on free loopback ports, its traffic flat at the daily peak (50 % busiest link)."""
-    topo = build_topology(name)
-    n = len(topo.devices)
-    net = EmbeddedNetwork(
-        topo,
-        where,
-        traffic=traffic_model(
-            "diurnal", topo, peak_utilization=0.5, noise=0.0, burst_rate_per_hour=0.0,
-            night_level=1.0,
-        ),
-        netconf_port_base=free_port_base(n, start=start),
-        snmp_port_base=free_port_base(n, start=start + 1000, kind=socket.SOCK_DGRAM),
-        tick_s=0.5,
+    return start_network(
+        name, where, start=start, tick_s=0.5, peak_utilization=0.5, night_level=1.0
     )
-    net.start()
-    return net
 
 
 def set_configs(inventory: Inventory, configs: Mapping[str, DeviceConfig]) -> None:

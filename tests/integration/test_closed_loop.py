@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
@@ -11,24 +10,17 @@ import pytest
 from netgpt.agents.platform import IntentPlatform
 from netgpt.agents.watch import IntentWatcher
 from netgpt.intents.model import LifecycleState
-from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
-from netgpt.sim_networks.topology import build_topology
-from netgpt.sim_networks.traffic import traffic_model
 from netgpt.sim_networks.twin import Demand
+from tests.integration.networks import start_network
 
 pytestmark = pytest.mark.integration
 
 
 def test_injected_overload_is_detected_and_repaired(tmp_path: Path):
-    topo = build_topology("abilene")
-    net = EmbeddedNetwork(
-        topo,
-        tmp_path / "net",
-        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
-        netconf_port_base=free_port_base(12, start=48000),
-        snmp_port_base=free_port_base(12, start=49000, kind=socket.SOCK_DGRAM),
-    )
-    inventory = net.start()
+    net = start_network("abilene", tmp_path / "net", start=48000)
+    topo = net.topology
+    inventory = net.inventory
+    assert inventory is not None
     platform = IntentPlatform(inventory, tmp_path / "agent", topology=topo)
     try:
         run = platform.submit("keep every link under 60% utilization")
@@ -59,15 +51,10 @@ def test_injected_overload_is_detected_and_repaired(tmp_path: Path):
 
 
 def test_unrepairable_violation_is_escalated_and_nothing_changes(tmp_path: Path):
-    topo = build_topology("abilene")
-    net = EmbeddedNetwork(
-        topo,
-        tmp_path / "net",
-        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
-        netconf_port_base=free_port_base(12, start=50000),
-        snmp_port_base=free_port_base(12, start=51000, kind=socket.SOCK_DGRAM),
-    )
-    inventory = net.start()
+    net = start_network("abilene", tmp_path / "net", start=50000)
+    topo = net.topology
+    inventory = net.inventory
+    assert inventory is not None
     platform = IntentPlatform(inventory, tmp_path / "agent", topology=topo)
     try:
         run = platform.submit("keep every link under 60% utilization")
@@ -87,15 +74,10 @@ def test_unrepairable_violation_is_escalated_and_nothing_changes(tmp_path: Path)
 
 
 def test_background_telemetry_feeds_planning_and_the_loop(tmp_path: Path):
-    topo = build_topology("abilene")
-    net = EmbeddedNetwork(
-        topo,
-        tmp_path / "net",
-        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
-        netconf_port_base=free_port_base(12, start=52000),
-        snmp_port_base=free_port_base(12, start=53000, kind=socket.SOCK_DGRAM),
-    )
-    inventory = net.start()
+    net = start_network("abilene", tmp_path / "net", start=52000)
+    topo = net.topology
+    inventory = net.inventory
+    assert inventory is not None
     platform = IntentPlatform(inventory, tmp_path / "agent", topology=topo)
     try:
         platform.start_telemetry(0.5)

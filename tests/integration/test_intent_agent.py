@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,26 +16,16 @@ from netgpt.errors import ConfigError
 from netgpt.intents.compiler import intent_acl_name
 from netgpt.intents.model import LifecycleState
 from netgpt.policies.guardrails import default_policies, load_policies
-from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
-from netgpt.sim_networks.topology import Topology, build_topology
-from netgpt.sim_networks.traffic import traffic_model
+from netgpt.sim_networks.runtime import EmbeddedNetwork
+from netgpt.sim_networks.topology import Topology
 from netgpt.sim_networks.twin import DigitalTwin
+from tests.integration.networks import start_network
 
 pytestmark = pytest.mark.integration
 
 
 def start_campus(where: Path, start: int) -> EmbeddedNetwork:
-    topo = build_topology("campus")
-    n = len(topo.devices)
-    net = EmbeddedNetwork(
-        topo,
-        where,
-        traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
-        netconf_port_base=free_port_base(n, start=start),
-        snmp_port_base=free_port_base(n, start=start + 1000, kind=socket.SOCK_DGRAM),
-    )
-    net.start()
-    return net
+    return start_network("campus", where, start=start)
 
 
 @pytest.fixture(scope="module")
