@@ -19,5 +19,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e ".[dev]"
+# torch first, alone: its pin must take the local CPU wheel; everything else resolves under it.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[dev]"
 echo "setup done: $(.venv/bin/netgpt --help >/dev/null && echo 'netgpt command ready in .venv/bin')"
