@@ -9,8 +9,10 @@ rate-limit leaf set. Everything here is pure data: validation on construction, n
 from __future__ import annotations
 
 import ipaddress
+from datetime import datetime, time, timedelta
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -18,18 +20,107 @@ __all__ = [
     "Acl",
     "AclAction",
     "AclRule",
+    "ClassPolicer",
     "DeviceConfig",
     "IPProtocol",
     "InterfaceConfig",
     "PortRange",
     "RateLimit",
     "StaticRoute",
+    "TimeWindow",
+    "TrafficMatch",
+    "Weekday",
 ]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 InterfaceName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_./:-]+$")]
 RuleName = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class TimeWindow(BaseModel):
+    """A recurring window: these weekdays, from ``start`` to ``end`` (may cross midnight).
+
+    Used by intents (when a rule applies) and by devices (an ACL rule's time range, enforced by
+    the device's own clock, the way routers' time-based ACLs work). A window that crosses
+    midnight belongs to the day it starts on.
+    """
+
+    model_config = _STRICT
+    days: tuple[Weekday, ...] = _WEEKDAYS
+    start: time
+    end: time
+    timezone: str = "UTC"
+
+    @model_validator(mode="after")
+    def _non_empty(self) -> Self:
+        if self.start == self.end:
+            raise ValueError(f"time window {self.start}-{self.end} is empty")
+        if not self.days:
+            raise ValueError("a time window needs at least one weekday")
+        return self
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/London"
+            ) from None
+        return value
+
+    def _intervals_from(self, moment: datetime) -> list[tuple[datetime, datetime]]:
+        """The window's occurrences overlapping the eight days from the day before ``moment``."""
+        zone = ZoneInfo(self.timezone)
+        local = moment.astimezone(zone) if moment.tzinfo is not None else moment.replace(
+            tzinfo=zone)
+        out = []
+        for offset in range(-1, 8):
+            day = local.date() + timedelta(days=offset)
+            if _WEEKDAYS[day.weekday()] not in self.days:
+                continue
+            start = datetime.combine(day, self.start, tzinfo=zone)
+            end_day = day if self.start < self.end else day + timedelta(days=1)
+            out.append((start, datetime.combine(end_day, self.end, tzinfo=zone)))
+        return out
+
+    def next_inside(self, moment: datetime) -> datetime:
+        """``moment`` if it lies in the window, else the next time the window opens."""
+        for start, end in self._intervals_from(moment):
+            if end > moment:
+                return max(start, moment)
+        raise AssertionError("a window with a weekday recurs within a week")  # pragma: no cover
+
+    def next_outside(self, moment: datetime) -> datetime:
+        """``moment`` if it lies outside the window, else the next time the window closes."""
+        t = moment
+        for _ in range(8):
+            if not self.contains(t):
+                return t
+            t = next(end for start, end in self._intervals_from(t) if start <= t < end)
+        raise AssertionError("a window never covers a whole week")  # pragma: no cover
+
+    def __str__(self) -> str:
+        return (f"{','.join(self.days)} {self.start.strftime('%H:%M')}-"
+                f"{self.end.strftime('%H:%M')} {self.timezone}")
+
+    def contains(self, moment: datetime) -> bool:
+        """Whether ``moment`` lies in the window (a naive moment is read in the window's zone)."""
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(ZoneInfo(self.timezone))
+        day = _WEEKDAYS[moment.weekday()]
+        t = moment.timetz().replace(tzinfo=None)
+        if self.start < self.end:
+            return day in self.days and self.start <= t < self.end
+        prev_day = _WEEKDAYS[(moment.weekday() - 1) % 7]
+        return (day in self.days and t >= self.start) or (prev_day in self.days and t < self.end)
+
 
 
 class AclAction(StrEnum):
@@ -93,7 +184,15 @@ def _network(value: str) -> str:
 
 
 class AclRule(BaseModel):
-    """One access-control entry: matches, then an action. Unset matches match everything."""
+    """One access-control entry: matches, then an action. Unset matches match everything.
+
+    A rule with a ``time_range`` is skipped outside that window (NetGPT augment).
+    """
+
+    def active_at(self, moment: datetime) -> bool:
+        """Whether the rule is in force at ``moment`` (always, without a time range)."""
+        return self.time_range is None or self.time_range.contains(moment)
+
 
     model_config = _STRICT
     name: RuleName
@@ -103,6 +202,7 @@ class AclRule(BaseModel):
     destination_prefix: str = "0.0.0.0/0"
     source_ports: PortRange | None = None
     destination_ports: PortRange | None = None
+    time_range: TimeWindow | None = None  # active only inside this window (device clock)
 
     _prefixes = field_validator("source_prefix", "destination_prefix")(_network)
 
@@ -143,6 +243,41 @@ class RateLimit(BaseModel):
     egress_mbps: float | None = Field(default=None, gt=0)
 
 
+class TrafficMatch(BaseModel):
+    """One match of a traffic class: protocol, prefixes, destination ports (unset: any)."""
+
+    model_config = _STRICT
+    protocol: IPProtocol = IPProtocol.ANY
+    source_prefix: str = "0.0.0.0/0"
+    destination_prefix: str = "0.0.0.0/0"
+    destination_ports: PortRange | None = None
+
+    _prefixes = field_validator("source_prefix", "destination_prefix")(_network)
+
+    @model_validator(mode="after")
+    def _ports_need_l4(self) -> Self:
+        if self.destination_ports and self.protocol not in (IPProtocol.TCP, IPProtocol.UDP):
+            raise ValueError(
+                f"a class match on ports needs protocol tcp or udp, not {self.protocol.value!r}"
+            )
+        return self
+
+
+class ClassPolicer(BaseModel):
+    """A policer for one traffic class on an interface, in one direction (NetGPT QoS augment).
+
+    The class is the union of ``matches``; all its traffic together is capped at ``rate_mbps``.
+    The interface's own :class:`RateLimit`, if any, still applies to all traffic after it. Of
+    several class policers in one direction, the first whose class matches takes the flow.
+    """
+
+    model_config = _STRICT
+    name: RuleName
+    direction: Literal["ingress", "egress"]
+    rate_mbps: float = Field(gt=0, le=10_000_000)
+    matches: tuple[TrafficMatch, ...] = Field(min_length=1, max_length=256)
+
+
 class InterfaceConfig(BaseModel):
     """One interface: ``ietf-interfaces`` leaves plus IGP cost, ACL attachments and rate limits."""
 
@@ -155,6 +290,16 @@ class InterfaceConfig(BaseModel):
     acl_ingress: tuple[RuleName, ...] = ()
     acl_egress: tuple[RuleName, ...] = ()
     rate_limit: RateLimit | None = None
+    class_policers: tuple[ClassPolicer, ...] = ()
+
+    @field_validator("class_policers")
+    @classmethod
+    def _unique_classes(cls, value: tuple[ClassPolicer, ...]) -> tuple[ClassPolicer, ...]:
+        names = [c.name for c in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate class policer names {dupes}")
+        return value
 
     @field_validator("ipv4_address")
     @classmethod

@@ -12,13 +12,19 @@ Shape (namespaces abbreviated)::
         <ipv4 xmlns=ietf-ip><address><ip/><prefix-length/></address></ipv4>
         <igp-cost xmlns=netgpt-device/>
         <rate-limit xmlns=netgpt-device><ingress-mbps/><egress-mbps/></rate-limit>
+        <class-policer xmlns=netgpt-device><name/><direction/><rate-mbps/>
+          <match><seq/><protocol/><source-ipv4-network/><destination-ipv4-network/>
+            <destination-port><lower-port/><upper-port/></destination-port></match>
+        </class-policer>
       </interface>
     </interfaces>
     <acls xmlns=ietf-access-control-list>
       <acl><name/><type/><aces><ace><name/>
         <matches><ipv4><protocol/><source-ipv4-network/><destination-ipv4-network/></ipv4>
                  <tcp|udp><source-port/><destination-port/></tcp|udp></matches>
-        <actions><forwarding/></actions></ace></aces></acl>
+        <actions><forwarding/></actions>
+        <time-range xmlns=netgpt-device><days/><start/><end/><timezone/></time-range></ace>
+      </aces></acl>
       <attachment-points><interface><interface-id/>
         <ingress|egress><acl-sets><acl-set><name/></acl-set></acl-sets></ingress|egress>
       </interface></attachment-points>
@@ -36,6 +42,7 @@ import copy
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import time
 from enum import StrEnum
 
 from lxml import etree
@@ -45,12 +52,15 @@ from netgpt.device_config import (
     Acl,
     AclAction,
     AclRule,
+    ClassPolicer,
     DeviceConfig,
     InterfaceConfig,
     IPProtocol,
     PortRange,
     RateLimit,
     StaticRoute,
+    TimeWindow,
+    TrafficMatch,
 )
 from netgpt.errors import ConfigValidationError
 
@@ -138,6 +148,14 @@ _INTERFACE.children[(NS.IP, "ipv4")] = _c(
 )
 _INTERFACE.children[(NS.NG, "igp-cost")] = _leaf()
 _INTERFACE.children[(NS.NG, "rate-limit")] = _c(NS.NG, ingress_mbps=_leaf(), egress_mbps=_leaf())
+_INTERFACE.children[(NS.NG, "class-policer")] = _l(
+    NS.NG, ("name",), name=_leaf(), direction=_leaf(), rate_mbps=_leaf(),
+    match=_l(
+        NS.NG, ("seq",), seq=_leaf(), protocol=_leaf(), source_ipv4_network=_leaf(),
+        destination_ipv4_network=_leaf(),
+        destination_port=_c(NS.NG, lower_port=_leaf(), upper_port=_leaf()),
+    ),
+)
 
 _ROUTE_V4 = _c(
     NS.V4UR,
@@ -217,6 +235,13 @@ _SCHEMA = _Node(
 )
 
 
+# NetGPT augment: an ace's time range (the device skips the rule outside it)
+_ACE = _SCHEMA.children[(NS.ACL, "acls")].children[(NS.ACL, "acl")].children[(NS.ACL, "aces")]
+_ACE.children[(NS.ACL, "ace")].children[(NS.NG, "time-range")] = _c(
+    NS.NG, days=_leaf(), start=_leaf(), end=_leaf(), timezone=_leaf()
+)
+
+
 def _qn(ns: str, name: str) -> str:
     return f"{{{ns}}}{name}"
 
@@ -278,6 +303,21 @@ def config_to_xml(config: DeviceConfig) -> etree._Element:
                 _sub(rl, NS.NG, "ingress-mbps", _num(itf.rate_limit.ingress_mbps))
             if itf.rate_limit.egress_mbps is not None:
                 _sub(rl, NS.NG, "egress-mbps", _num(itf.rate_limit.egress_mbps))
+        for cp in itf.class_policers:
+            c = _sub(el, NS.NG, "class-policer")
+            _sub(c, NS.NG, "name", cp.name)
+            _sub(c, NS.NG, "direction", cp.direction)
+            _sub(c, NS.NG, "rate-mbps", _num(cp.rate_mbps))
+            for seq, m in enumerate(cp.matches, start=1):
+                mel = _sub(c, NS.NG, "match")
+                _sub(mel, NS.NG, "seq", str(seq))
+                _sub(mel, NS.NG, "protocol", m.protocol.value)
+                _sub(mel, NS.NG, "source-ipv4-network", m.source_prefix)
+                _sub(mel, NS.NG, "destination-ipv4-network", m.destination_prefix)
+                if m.destination_ports is not None:
+                    d = _sub(mel, NS.NG, "destination-port")
+                    _sub(d, NS.NG, "lower-port", str(m.destination_ports.lower))
+                    _sub(d, NS.NG, "upper-port", str(m.destination_ports.upper))
 
     acls = _sub(data, NS.ACL, "acls")
     for acl in config.acls:
@@ -301,6 +341,12 @@ def config_to_xml(config: DeviceConfig) -> etree._Element:
                 if rule.destination_ports:
                     _port_xml(l4, "destination-port", rule.destination_ports)
             _sub(_sub(ace, NS.ACL, "actions"), NS.ACL, "forwarding", rule.action.value)
+            if rule.time_range is not None:
+                tr = _sub(ace, NS.NG, "time-range")
+                _sub(tr, NS.NG, "days", " ".join(rule.time_range.days))
+                _sub(tr, NS.NG, "start", rule.time_range.start.strftime("%H:%M"))
+                _sub(tr, NS.NG, "end", rule.time_range.end.strftime("%H:%M"))
+                _sub(tr, NS.NG, "timezone", rule.time_range.timezone)
     attached = [i for i in config.interfaces if i.acl_ingress or i.acl_egress]
     if attached:
         points = _sub(acls, NS.ACL, "attachment-points")
@@ -451,6 +497,91 @@ def _ports(el: etree._Element | None, path: str) -> PortRange | None:
     return PortRange(lower=lo, upper=hi)
 
 
+def _class_policer(el: etree._Element, path: str) -> ClassPolicer:
+    values: dict[str, object] = {}
+    for leaf in ("name", "direction", "rate-mbps"):
+        text = _text(_find(el, NS.NG, leaf))
+        if text is None:
+            raise ConfigValidationError(f"class-policer needs {leaf}", path=f"{path}/{leaf}",
+                                        tag="missing-element")
+        values[leaf.replace("-", "_")] = text
+    if values["direction"] not in ("ingress", "egress"):
+        raise ConfigValidationError(
+            f"direction {values['direction']!r} is not ingress or egress", path=f"{path}/direction")
+    values["rate_mbps"] = _float(str(values["rate_mbps"]), f"{path}/rate-mbps")
+    matches = []
+    for mel in el.iterfind(_qn(NS.NG, "match")):
+        mpath = f"{path}/match[seq='{_text(_find(mel, NS.NG, 'seq'))}']"
+        match: dict[str, object] = {}
+        proto = _text(_find(mel, NS.NG, "protocol"))
+        if proto is not None:
+            if proto not in {p.value for p in IPProtocol}:
+                raise ConfigValidationError(
+                    f"protocol {proto!r} is not any, tcp, udp or icmp", path=f"{mpath}/protocol")
+            match["protocol"] = IPProtocol(proto)
+        for leaf, key in (("source-ipv4-network", "source_prefix"),
+                          ("destination-ipv4-network", "destination_prefix")):
+            text = _text(_find(mel, NS.NG, leaf))
+            if text is not None:
+                match[key] = text
+        ports = _find(mel, NS.NG, "destination-port")
+        if ports is not None:
+            lower = _int(_text(_find(ports, NS.NG, "lower-port")),
+                         f"{mpath}/destination-port/lower-port", low=0, high=65535)
+            upper = _int(_text(_find(ports, NS.NG, "upper-port")),
+                         f"{mpath}/destination-port/upper-port", low=0, high=65535)
+            if lower > upper:
+                raise ConfigValidationError(f"port range {lower}-{upper} is reversed",
+                                            path=f"{mpath}/destination-port")
+            match["destination_ports"] = PortRange(lower=lower, upper=upper)
+        try:
+            matches.append(TrafficMatch.model_validate(match))
+        except ValidationError as exc:
+            raise _validation(exc, mpath) from None
+    values["matches"] = tuple(matches)
+    try:
+        return ClassPolicer.model_validate(values)
+    except ValidationError as exc:
+        raise _validation(exc, path) from None
+
+
+_WEEKDAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _time_range(el: etree._Element, path: str) -> TimeWindow:
+    """An ace's ``time-range``: ``days`` (space-separated mon..sun), ``start``/``end`` HH:MM."""
+    values: dict[str, object] = {}
+    for leaf in ("start", "end"):
+        text = _text(_find(el, NS.NG, leaf))
+        if text is None:
+            raise ConfigValidationError(
+                f"time-range needs {leaf} (HH:MM)", path=f"{path}/{leaf}", tag="missing-element"
+            )
+        try:
+            values[leaf] = time.fromisoformat(text)
+        except ValueError:
+            raise ConfigValidationError(
+                f"{leaf} {text!r} is not a time of day such as 08:00", path=f"{path}/{leaf}"
+            ) from None
+    days = _text(_find(el, NS.NG, "days"))
+    if days is not None:
+        names = tuple(days.split())
+        bad = [d for d in names if d not in _WEEKDAY_NAMES]
+        if bad:
+            raise ConfigValidationError(
+                f"unknown weekday {bad[0]!r} in time-range days; use mon tue wed thu fri sat sun",
+                path=f"{path}/days",
+            )
+        values["days"] = names
+    zone = _text(_find(el, NS.NG, "timezone"))
+    if zone is not None:
+        values["timezone"] = zone
+    try:
+        return TimeWindow.model_validate(values)
+    except ValidationError as exc:
+        raise _validation(exc, path) from None
+
+
 def _validation(exc: ValidationError, path: str) -> ConfigValidationError:
     first = exc.errors()[0]
     where = "/".join(str(p) for p in first.get("loc", ()))
@@ -532,6 +663,10 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
                 else _float(ing, f"{ipath}/rate-limit/ingress-mbps"),
                 egress_mbps=None if egr is None else _float(egr, f"{ipath}/rate-limit/egress-mbps"),
             )
+        classes = tuple(
+            _class_policer(c, f"{ipath}/class-policer[name='{_text(_find(c, NS.NG, 'name'))}']")
+            for c in el.iterfind(_qn(NS.NG, "class-policer"))
+        )
         slot = attach.pop(name, {"ingress": [], "egress": []})
         try:
             interfaces.append(
@@ -544,6 +679,7 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
                     acl_ingress=tuple(slot["ingress"]),
                     acl_egress=tuple(slot["egress"]),
                     rate_limit=rate_limit,
+                    class_policers=classes,
                 )
             )
         except ValidationError as exc:
@@ -609,6 +745,9 @@ def config_from_xml(data: etree._Element) -> DeviceConfig:
                     val = _text(_find(ipv4, NS.ACL, leaf))
                     if val is not None:
                         kwargs[arg] = val
+            tr_el = _find(ace, NS.NG, "time-range")
+            if tr_el is not None:
+                kwargs["time_range"] = _time_range(tr_el, f"{rpath}/time-range")
             try:
                 rules.append(
                     AclRule(

@@ -66,8 +66,8 @@ class AgentContext:
     -> failed Verdicts; ``read_configs()`` -> running configs by device; ``compile(intent,
     configs)`` -> ChangeSet; ``verify_twin(intent, configs_after, active)`` -> (report, verdicts);
     ``policy(intent, change_set, configs)`` -> verdicts; ``approval(intent, change_set, configs)``
-    -> why a human must approve, or None; ``apply(change_set, intent)`` -> ApplyResult (all or
-    nothing, confirmed commit, live verification inside).
+    -> why a human must approve, or None; ``apply(change_set, intent)`` -> (ApplyResult, the live
+    fulfilment report) (all or nothing, confirmed commit, live verification inside).
     """
 
     parse: Callable[[str, str], Intent]
@@ -80,7 +80,7 @@ class AgentContext:
     ]
     policy: Callable[[Intent, ChangeSet, Mapping[str, DeviceConfig]], list[Verdict]]
     approval: Callable[[Intent, ChangeSet, Mapping[str, DeviceConfig]], str | None]
-    apply: Callable[[ChangeSet, Intent], ApplyResult]
+    apply: Callable[[ChangeSet, Intent], tuple[ApplyResult, FulfilmentReport | None]]
     store: IntentStore
     audit: AuditLog
 
@@ -145,8 +145,13 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
     def intent_of(state: IntentRunState) -> Intent:
         return Intent.model_validate(state["intent"])
 
-    def moved(state: IntentRunState, to: LifecycleState, reason: str) -> dict[str, Any]:
+    def moved(
+        state: IntentRunState, to: LifecycleState, reason: str,
+        report: FulfilmentReport | None = None,
+    ) -> dict[str, Any]:
         intent = intent_of(state).moved_to(to, reason)
+        if report is not None:
+            intent = intent.with_report(report)
         ctx.store.save(intent)
         return intent.model_dump(mode="json")
 
@@ -354,12 +359,13 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         t0 = time.perf_counter()
         intent = intent_of(state)
         change_set = _plan_from(state["plan"])
-        result = ctx.apply(change_set, intent)
+        result, report = ctx.apply(change_set, intent)
         took = [("apply", time.perf_counter() - t0)]
         detail = {"apply_outcome": result.outcome, "summary": result.summary()}
         if result.outcome in ("applied", "no_change"):
             record(state, "apply", "deployed", **detail)
-            deployed = moved(state, LifecycleState.DEPLOYED, result.summary().splitlines()[0])
+            deployed = moved(state, LifecycleState.DEPLOYED, result.summary().splitlines()[0],
+                             report=report)
             verdict = Verdict(True, VerdictSource.LIVE, "apply", result.summary().splitlines()[0])
             return {
                 "intent": deployed,

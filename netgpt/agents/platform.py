@@ -316,7 +316,11 @@ class IntentPlatform:
             )
             return None if verdict is None else verdict.evidence
 
-        def apply(change_set: ChangeSet, intent: Intent) -> ApplyResult:
+        def apply(
+            change_set: ChangeSet, intent: Intent
+        ) -> tuple[ApplyResult, FulfilmentReport | None]:
+            reports: list[FulfilmentReport] = []
+
             def live_check() -> bool | str:
                 # the committed configs, read back from the devices, must be the plan, and the
                 # intent must hold on a twin of what the devices now run
@@ -325,12 +329,16 @@ class IntentPlatform:
                     if live[name] != candidate:
                         return f"{name} runs a config other than the committed plan"
                 traffic = self._traffic_for([intent])
-                _report, verdicts = verify_on_twin(intent, topo, live, traffic=traffic)
+                report, verdicts = verify_on_twin(intent, topo, live, traffic=traffic)
+                reports.append(report)
                 failed = [v for v in verdicts if not v.passed]
                 return True if not failed else f"live state: {failed[0].evidence}"
 
             if not change_set.changes:
-                return ApplyResult(results=(), outcome="no_change")
+                outcome = live_check()
+                if outcome is not True:
+                    return ApplyResult(results=(), outcome="failed", error=str(outcome)), None
+                return ApplyResult(results=(), outcome="no_change"), reports[-1]
             self._last_change = time.monotonic()
             result = apply_changes(
                 change_set.candidates(),
@@ -340,7 +348,7 @@ class IntentPlatform:
                 verify=live_check,
             )
             self._last_change = time.monotonic()
-            return result
+            return result, (reports[-1] if reports else None)
 
         return AgentContext(
             parse=parse,

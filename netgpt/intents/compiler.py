@@ -10,18 +10,23 @@ Built on the current configs and the digital twin, deterministic, pure (no I/O).
   every test flow gets through; this intent's own earlier rules are always removed first (a
   recompile replaces them); a drop by any other ACL, or a missing route, is a
   :class:`CompileError` naming the rule: allowing it would override another intent, which is for
-  the conflict check and the operator to decide. "Only X" semantics are not supported.
-- **time windows**: the rules are compiled as if inside the window; the agent applies the change
-  set when the window opens and withdraws it when it closes (a note says so).
+  the conflict check and the operator to decide.
+- **allow only X** (an intent that allows and blocks, e.g. "allow only ssh to the servers"): the
+  allowed traffic becomes ACCEPT rules placed ahead of the intent's drop rules in its ACL, on every
+  device where the drops are; the twin then checks both the allow and the block.
+- **time windows**: the drop rules carry the window as their time range, so each device enforces
+  it by its own clock (as routers' time-based ACLs do; nothing depends on the controller being up
+  at the window's edges); the twin checks them at the next moment the window is open.
 - **waypoint**: static routes for the destination's prefixes along src -> W1 -> ... -> dst
   (IGP-shortest segments that do not revisit a device), only on devices whose forwarding would not
   already take the next hop; the twin then confirms every path crosses the waypoints.
 - **load balancing over N paths**: among the k shortest simple paths, the first set of N whose
   costs can be made to tie by raising the cost of one edge unique to each cheaper path, such that
   exactly those N paths are then the shortest ones; confirmed with ``twin.paths``.
-- **bandwidth cap**: an ingress policer on the source's ``eth0`` (or an egress policer on the
-  destination's ``eth0`` when the source is not a place); the policer caps everything crossing
-  that interface (the device model has no per-class policers), which a note says.
+- **bandwidth cap**: a class policer (the traffic's protocol, ports and prefixes) on the ingress of
+  the source's ``eth0`` (or the egress of the destination's ``eth0`` when the source is not a
+  place of the network); other traffic on that interface is untouched. The cap holds per device
+  of the placement, which a note says.
 - **bandwidth guarantee**: the device model has no queues or reservations, so nothing is
   configured. The compiler checks that every path has headroom (capacity minus the given traffic's
   load) and no policer below the rate, and says so in a note; otherwise :class:`CompileError`.
@@ -51,11 +56,13 @@ from netgpt.device_config import (
     Acl,
     AclAction,
     AclRule,
+    ClassPolicer,
     DeviceConfig,
     InterfaceConfig,
     IPProtocol,
-    RateLimit,
     StaticRoute,
+    TimeWindow,
+    TrafficMatch,
 )
 from netgpt.errors import ConfigError
 from netgpt.intents.model import (
@@ -125,6 +132,8 @@ class _Plan:
     configs: dict[str, DeviceConfig]
     reasons: dict[str, list[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # this intent's allow expectations, when it also blocks: exceptions to its own drop rules
+    allows: list[tuple[int, AccessExpectation]] = field(default_factory=list)
 
     def twin(self) -> DigitalTwin:
         return self.base_twin.with_configs(self.configs)
@@ -219,7 +228,36 @@ def _with_rules(
 # access and reachability
 
 
-def _block(plan: _Plan, index: int, traffic: ResolvedTraffic, what: str) -> None:
+def _twin_in(plan: _Plan, window: TimeWindow | None) -> DigitalTwin:
+    """The candidate twin at the next moment ``window`` is open (now, without a window)."""
+    twin = plan.twin()
+    return twin if window is None else twin.at_time(window.next_inside(twin.at))
+
+
+def _prefixes(end: ResolvedEndpoint) -> tuple[str, ...]:
+    return (ANY_PREFIX,) if end.is_any or not end.prefixes else end.prefixes
+
+
+def _exception_rules(plan: _Plan) -> list[AclRule]:
+    """ACCEPT rules for this intent's allow expectations (the "only X" of "allow only X")."""
+    rules: list[AclRule] = []
+    for index, e in plan.allows:
+        t = resolve_traffic(e.traffic, plan.topology)
+        rules.extend(
+            AclRule(name=f"e{index}-a{n}", action=AclAction.ACCEPT, protocol=m.protocol,
+                    source_prefix=sp, destination_prefix=dp, destination_ports=m.ports,
+                    time_range=e.window)
+            for n, (sp, dp, m) in enumerate(
+                itertools.product(_prefixes(t.source), _prefixes(t.destination), t.matches),
+                start=1)
+        )
+    return rules
+
+
+def _block(
+    plan: _Plan, index: int, traffic: ResolvedTraffic, what: str,
+    window: TimeWindow | None = None,
+) -> None:
     src, dst = traffic.source, traffic.destination
     if src.attached:
         devices, ingress = src.devices, True
@@ -239,25 +277,45 @@ def _block(plan: _Plan, index: int, traffic: ResolvedTraffic, what: str) -> None
         )
     if not dst_prefixes:
         raise CompileError(f"{dst.label} has no local prefixes to match; name a group or prefix")
+    exceptions = _exception_rules(plan)
     for device in devices:
-        rules = [
+        rules = [*exceptions] + [
             AclRule(name=f"e{index}-{n}", action=AclAction.DROP, protocol=m.protocol,
-                    source_prefix=sp, destination_prefix=dp, destination_ports=m.ports)
+                    source_prefix=sp, destination_prefix=dp, destination_ports=m.ports,
+                    time_range=window)
             for n, (sp, dp, m) in enumerate(
                 itertools.product(src_prefixes, dst_prefixes, traffic.matches), start=1)
         ]
-        plan.set(device, _with_rules(plan.configs[device], plan.acl, rules, ingress=ingress),
-                 f"ACL {plan.acl}: drop {what} ({len(rules)} rule(s)) on {where}")
-    plan.notes.append(f"block {what}: drop rules in ACL {plan.acl} on the {where}")
-    twin = plan.twin()
+        drops = len(rules) - len(exceptions)
+        but = f", except {len(exceptions)} allowed" if exceptions else ""
+        plan.set(device, _accepts_first(
+                     _with_rules(plan.configs[device], plan.acl, rules, ingress=ingress),
+                     plan.acl),
+                 f"ACL {plan.acl}: drop {what} ({drops} rule(s){but}) on {where}")
+    when = "" if window is None else f", in force {window} by the devices' clocks"
+    plan.notes.append(f"block {what}: drop rules in ACL {plan.acl} on the {where}{when}")
+    twin = _twin_in(plan, window)
     for p in probes(src, dst, traffic.matches):
         r = twin.reachability(p.src_device, p.dst_address, p.protocol, p.dst_port, p.src_address)
         if r.reachable:
             raise CompileError(f"the block rules for {what} do not stop {r}")
 
 
-def _ensure_open(plan: _Plan, traffic: ResolvedTraffic, what: str) -> None:
-    twin = plan.twin()
+def _accepts_first(cfg: DeviceConfig, acl_name: str) -> DeviceConfig:
+    """The intent's ACL with its exception (ACCEPT) rules ahead of its drop rules."""
+    acl = cfg.acl(acl_name)
+    ordered = sorted(acl.rules, key=lambda r: r.action is not AclAction.ACCEPT)
+    acls = tuple(a if a.name != acl_name else Acl(name=acl_name, rules=tuple(ordered))
+                 for a in cfg.acls)
+    return DeviceConfig(hostname=cfg.hostname, interfaces=cfg.interfaces, acls=acls,
+                        static_routes=cfg.static_routes)
+
+
+def _ensure_open(
+    plan: _Plan, traffic: ResolvedTraffic, what: str, window: TimeWindow | None = None,
+    *, note: bool = True,
+) -> None:
+    twin = _twin_in(plan, window)
     flows = probes(traffic.source, traffic.destination, traffic.matches)
     if not flows:
         raise CompileError(f"no test flow for {what}: {traffic.destination.label} has no address")
@@ -277,23 +335,16 @@ def _ensure_open(plan: _Plan, traffic: ResolvedTraffic, what: str) -> None:
                 "operator; withdraw or narrow it first (the compiler does not override it)"
             )
         raise CompileError(f"cannot allow {what}: {r}; fix routing or interfaces first")
-    plan.notes.append(f"allow {what}: already open on the twin ({len(flows)} test flow(s)); "
-                      "no change needed")
+    if note:
+        plan.notes.append(f"allow {what}: open on the twin ({len(flows)} test flow(s))")
 
 
 def _access(plan: _Plan, index: int, e: AccessExpectation) -> None:
     traffic = resolve_traffic(e.traffic, plan.topology)
     if e.action is AccessAction.BLOCK:
-        _block(plan, index, traffic, traffic.label)
+        _block(plan, index, traffic, traffic.label, e.window)
     else:
-        _ensure_open(plan, traffic, traffic.label)
-    if e.window is not None:
-        days = ",".join(e.window.days)
-        plan.notes.append(
-            f"time window {days} {e.window.start}-{e.window.end} {e.window.timezone}: compiled as "
-            "if inside the window; the agent applies this change set when the window opens and "
-            "withdraws it when it closes"
-        )
+        _ensure_open(plan, traffic, traffic.label, e.window)
 
 
 def _reachability(plan: _Plan, index: int, e: ReachabilityExpectation) -> None:
@@ -510,26 +561,37 @@ def _bandwidth(
         return
     src, dst = t.source, t.destination
     if src.attached:
-        devices, ingress = src.devices, True
+        devices, direction = src.devices, "ingress"
+        src_prefixes = (ANY_PREFIX,) if src.whole_device else src.prefixes
+        dst_prefixes = _prefixes(dst)
         where = f"ingress of {ACCESS_INTERFACE} at {src.label}"
     elif dst.devices and not dst.is_any:
-        devices, ingress = dst.devices, False
+        devices, direction = dst.devices, "egress"
+        src_prefixes = _prefixes(src)
+        dst_prefixes = (ANY_PREFIX,) if dst.whole_device else dst.prefixes
         where = f"egress of {ACCESS_INTERFACE} at {dst.label}"
     else:
         raise CompileError(f"cannot place a cap for {t.label}: name a source or destination")
+    matches = tuple(
+        TrafficMatch(protocol=m.protocol, source_prefix=sp, destination_prefix=dp,
+                     destination_ports=m.ports)
+        for sp, dp, m in itertools.product(src_prefixes, dst_prefixes, t.matches)
+    )
+    name = f"{plan.acl}-e{index}"
+    policer = ClassPolicer(name=name, direction=direction, rate_mbps=e.rate_mbps,
+                           matches=matches)
     for device in devices:
         cfg = plan.configs[device]
         itf = cfg.interface(ACCESS_INTERFACE)
-        rl = itf.rate_limit or RateLimit()
-        now = rl.ingress_mbps if ingress else rl.egress_mbps
-        rate = e.rate_mbps if now is None else min(now, e.rate_mbps)
-        key = "ingress_mbps" if ingress else "egress_mbps"
-        new = itf.model_copy(update={"rate_limit": rl.model_copy(update={key: rate})})
+        # this intent's earlier policer of the same expectation is replaced; others stay, after it
+        others = tuple(c for c in itf.class_policers if c.name != name)
+        new = itf.model_copy(update={"class_policers": (policer, *others)})
         plan.set(device, cfg.with_interface(new),
-                 f"policer {rate:g} Mbit/s on the {where} to cap {t.label}")
+                 f"class policer {name} {e.rate_mbps:g} Mbit/s on the {where} for {t.label}")
     plan.notes.append(
-        f"cap {t.label} at {e.rate_mbps:g} Mbit/s with a policer on the {where}; it limits all "
-        "traffic crossing that interface (no per-class policers), per device"
+        f"cap {t.label} at {e.rate_mbps:g} Mbit/s with class policer {name} on the {where} "
+        f"({len(matches)} match(es)); other traffic on that interface is not policed; the cap "
+        f"holds per device ({len(devices)})"
     )
     _confirm(plan, index, e)
 
@@ -701,6 +763,12 @@ def compile_intent(
         if any(a.name == plan.acl for a in base[device].acls):
             plan.set(device, _without_acl(base[device], plan.acl),
                      f"remove the previous rules of ACL {plan.acl} (recompile)")
+    access = [(i, e) for i, e in enumerate(intent.expectations)
+              if isinstance(e, AccessExpectation)]
+    blocks = any(e.action is AccessAction.BLOCK for _, e in access) or any(
+        isinstance(e, ReachabilityExpectation) and not e.reachable for e in intent.expectations)
+    if blocks:
+        plan.allows = [(i, e) for i, e in access if e.action is AccessAction.ALLOW]
     for index, e in enumerate(intent.expectations):
         if isinstance(e, AccessExpectation):
             _access(plan, index, e)
@@ -722,6 +790,13 @@ def compile_intent(
                 f"expectation #{index} (slo {e.metric} of {e.workload}) has no device config; "
                 "it is watched by live verification"
             )
+    for _, e in plan.allows:  # the intent's own drop rules must not stop what it allows
+        t = resolve_traffic(e.traffic, plan.topology)
+        _ensure_open(plan, t, t.label, e.window, note=False)
+    if plan.allows:
+        plan.notes.append(
+            f"allow only: {len(plan.allows)} allowed traffic class(es) accepted ahead of the "
+            f"drop rules in ACL {plan.acl}")
     changed = [d for d in topology.devices if plan.configs[d] != base[d]]
     allowed = _scope_devices(intent, topology)
     outside = [d for d in changed if allowed and d not in allowed]

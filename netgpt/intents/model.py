@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from netgpt.device_config import IPProtocol, PortRange
+from netgpt.device_config import IPProtocol, PortRange, TimeWindow
 from netgpt.errors import ConfigError
 
 __all__ = [
@@ -124,37 +124,6 @@ class TrafficSelector(BaseModel):
         if self.ports is not None and self.protocol not in (IPProtocol.TCP, IPProtocol.UDP):
             raise ValueError("a port match needs protocol tcp or udp")
         return self
-
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-_WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class TimeWindow(BaseModel):
-    """A recurring window: these weekdays, from ``start`` to ``end`` (may cross midnight)."""
-
-    model_config = _STRICT
-    days: tuple[Weekday, ...] = _WEEKDAYS
-    start: time
-    end: time
-    timezone: str = "UTC"
-
-    @model_validator(mode="after")
-    def _non_empty(self) -> Self:
-        if self.start == self.end:
-            raise ValueError(f"time window {self.start}-{self.end} is empty")
-        if not self.days:
-            raise ValueError("a time window needs at least one weekday")
-        return self
-
-    def contains(self, moment: datetime) -> bool:
-        """Whether ``moment`` (timezone-aware, in this window's zone) lies in the window."""
-        day = _WEEKDAYS[moment.weekday()]
-        t = moment.timetz().replace(tzinfo=None)
-        if self.start < self.end:
-            return day in self.days and self.start <= t < self.end
-        prev_day = _WEEKDAYS[(moment.weekday() - 1) % 7]
-        return (day in self.days and t >= self.start) or (prev_day in self.days and t < self.end)
 
 
 # ------------------------------------------------------------------------------------------

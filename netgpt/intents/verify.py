@@ -10,11 +10,14 @@ How each kind is measured:
 
 - reachability / access: ``twin.reachability`` for representative flows (group prefixes' first
   hosts, devices' default addresses; a service's protocol and ports). Must / allow: every flow
-  fully delivered; must-not / block: none delivered. A time window is not evaluated here (the
-  agent enforces it): the rule is judged as if in the window.
+  fully delivered; must-not / block: none delivered. With a time window, the flows are judged
+  at the next moment the window is open (the devices enforce it by their clocks), and the
+  measurement says whether it is open now and what passes outside it.
 - waypoint: every forwarding path (``twin.paths``) is delivered and crosses ``via`` in order.
 - load balancing: the number of delivered ECMP paths is at least ``paths``.
-- bandwidth cap: every path crosses a policer at or below the rate; guarantee: every path has
+- bandwidth cap: every test flow offered at four times the cap at once, what is delivered per
+  device at the policing edge (the source's, else the destination's) is at most the cap;
+  guarantee: every path has
   headroom (capacity minus the load of ``traffic``, or of no traffic) of at least the rate and no
   policer below it.
 - utilization ceiling: link utilization under ``traffic`` (no traffic given: zero load, which the
@@ -30,7 +33,7 @@ import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
-from netgpt.device_config import DeviceConfig
+from netgpt.device_config import DeviceConfig, TimeWindow
 from netgpt.errors import ConfigError
 from netgpt.intents.model import (
     AccessAction,
@@ -51,13 +54,14 @@ from netgpt.intents.model import (
 from netgpt.intents.plan import Verdict, VerdictSource
 from netgpt.intents.resolve import (
     Probe,
+    ResolvedTraffic,
     probes,
     resolve_endpoint,
     resolve_region,
     resolve_traffic,
 )
 from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
-from netgpt.sim_networks.twin import DigitalTwin, LoadReport, TrafficMatrix
+from netgpt.sim_networks.twin import Demand, DigitalTwin, LoadReport, TrafficMatrix
 
 __all__ = [
     "PathPolicer",
@@ -158,6 +162,37 @@ def _loads(twin: DigitalTwin, traffic: TrafficMatrix | None) -> LoadReport:
     return twin.evaluate(traffic if traffic is not None else TrafficMatrix())
 
 
+def _windowed_access(
+    index: int,
+    e: AccessExpectation,
+    window: TimeWindow,
+    flows: tuple[Probe, ...],
+    twin: DigitalTwin,
+    label: str,
+    at: datetime,
+) -> ExpectationResult:
+    """Judge a windowed allow/block at the next moment the window is open.
+
+    The measurement also says whether the window is open at the twin's moment and, for a block,
+    what the flows meet outside the window (other rules may still block them there).
+    """
+    inside = window.next_inside(twin.at)
+    opened = inside == twin.at
+    result = _flow_check(index, flows, twin.at_time(inside), open_=e.action is AccessAction.ALLOW,
+                         label=f"{e.action.value} {label} during {window}", at=at)
+    state = "window open now" if opened else f"window closed now, checked at {inside:%a %H:%M %Z}"
+    text = f"{result.measurement} ({state})"
+    if e.action is AccessAction.BLOCK:
+        outside = twin.at_time(window.next_outside(twin.at))
+        passing = sum(
+            outside.reachability(p.src_device, p.dst_address, p.protocol, p.dst_port,
+                                 p.src_address).reachable
+            for p in flows
+        )
+        text += f"; outside the window {passing}/{len(flows)} test flow(s) pass"
+    return result.model_copy(update={"measurement": text})
+
+
 def evaluate_expectation(
     expectation: Expectation,
     index: int,
@@ -176,11 +211,12 @@ def evaluate_expectation(
         return _flow_check(index, probes(src, dst), twin, open_=e.reachable, label=label, at=at)
     if isinstance(e, AccessExpectation):
         t = resolve_traffic(e.traffic, topo)
-        label = f"{e.action.value} {t.label}"
-        if e.window is not None:
-            label = f"{label} (time window enforced by the agent)"
-        return _flow_check(index, probes(t.source, t.destination, t.matches), twin,
-                           open_=e.action is AccessAction.ALLOW, label=label, at=at)
+        flows = probes(t.source, t.destination, t.matches)
+        open_ = e.action is AccessAction.ALLOW
+        if e.window is None:
+            return _flow_check(index, flows, twin, open_=open_, label=f"{e.action.value} "
+                               f"{t.label}", at=at)
+        return _windowed_access(index, e, e.window, flows, twin, t.label, at)
     if isinstance(e, WaypointExpectation):
         return _waypoint(index, e, twin, at)
     if isinstance(e, LoadBalancingExpectation):
@@ -261,14 +297,7 @@ def _bandwidth(
         return _result(index, False, f"no test flow for {t.label}", at)
     traces = [tr for p in flows for tr in twin.paths(p.src_device, p.dst_address)]
     if e.mode is BandwidthMode.CAP:
-        limits = [min((r for *_, r in path_policers(topo, twin.configs, tr.devices)),
-                      default=math.inf) for tr in traces]
-        worst = max(limits, default=math.inf)
-        holds = worst <= e.rate_mbps + _EPS
-        shown = "no policer" if math.isinf(worst) else f"{worst:g} Mbit/s"
-        return _result(index, holds,
-                       f"loosest policer over {len(traces)} path(s) of {t.label}: {shown}; want "
-                       f"at most {e.rate_mbps:g} Mbit/s", at, worst, e.rate_mbps)
+        return _cap(index, e, t, flows, twin, at)
     report = _loads(twin, traffic)
     headroom = math.inf
     where = ""
@@ -288,6 +317,42 @@ def _bandwidth(
     return _result(index, headroom >= e.rate_mbps - _EPS,
                    f"smallest headroom on the paths of {t.label} {basis}: {headroom:g} Mbit/s "
                    f"({where}); want at least {e.rate_mbps:g}", at, headroom, e.rate_mbps)
+
+
+_CAP_PROBE_FACTOR = 4.0
+
+
+def _cap(
+    index: int,
+    e: BandwidthExpectation,
+    t: ResolvedTraffic,
+    flows: tuple[Probe, ...],
+    twin: DigitalTwin,
+    at: datetime,
+) -> ExpectationResult:
+    """Offer every test flow at four times the cap at once; what each edge delivers must fit.
+
+    The cap holds per device at the edge it is placed on: the source's devices when the source
+    is a place of the network, else the destination's.
+    """
+    offered = e.rate_mbps * _CAP_PROBE_FACTOR
+    demands = tuple(
+        Demand(p.src_device, p.dst_device, offered, protocol=p.protocol, dst_port=p.dst_port,
+               src_address=p.src_address, dst_address=p.dst_address)
+        for p in flows
+    )
+    report = twin.evaluate(TrafficMatrix(demands))
+    by_edge: dict[str, float] = {}
+    for p, outcome in zip(flows, report.demands, strict=True):
+        edge = p.src_device if t.source.attached else p.dst_device
+        by_edge[edge] = by_edge.get(edge, 0.0) + outcome.delivered_mbps
+    edge, worst = max(by_edge.items(), key=lambda kv: kv[1])
+    side = "source" if t.source.attached else "destination"
+    return _result(
+        index, worst <= e.rate_mbps * (1 + 1e-6) + _EPS,
+        f"offered {offered:g} Mbit/s on each of {len(flows)} test flow(s) of {t.label}: at most "
+        f"{worst:.4g} Mbit/s delivered per {side} device ({edge}); want at most "
+        f"{e.rate_mbps:g}", at, worst, e.rate_mbps)
 
 
 def scoped_links(

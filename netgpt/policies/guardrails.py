@@ -171,6 +171,9 @@ def change_actions(device: str, current: DeviceConfig | None, candidate: DeviceC
         if was.rate_limit != new.rate_limit:
             out.append(ConfigAction(device, A.RATE_LIMIT_CHANGED, name,
                                     f"{_rate(was)} -> {_rate(new)}"))
+        if was.class_policers != new.class_policers:
+            out.append(ConfigAction(device, A.RATE_LIMIT_CHANGED, name,
+                                    f"class policers {_classes(was)} -> {_classes(new)}"))
         for direction, before, after in (
             ("ingress", was.acl_ingress, new.acl_ingress),
             ("egress", was.acl_egress, new.acl_egress),
@@ -208,6 +211,11 @@ def _rate(itf: InterfaceConfig) -> str:
     if r is None:
         return "none"
     return f"in {r.ingress_mbps or '-'} / out {r.egress_mbps or '-'} Mbit/s"
+
+
+def _classes(itf: InterfaceConfig) -> str:
+    shown = [f"{c.name} {c.direction} {c.rate_mbps:g} Mbit/s" for c in itf.class_policers]
+    return ", ".join(shown) if shown else "none"
 
 
 def _next_hop(route: Any) -> str:

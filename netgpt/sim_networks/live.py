@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigValidationError
@@ -36,7 +37,8 @@ class LiveNetwork:
     """Implements :class:`~netgpt.sim_networks.base.DeviceBackend` over the digital twin.
 
     ``clock`` returns wall-clock seconds (injectable for tests); the traffic model is asked for
-    the matrix at ``clock() - start`` (it applies its own time scale).
+    the matrix at ``clock() - start`` (it applies its own time scale). ACL rules with a time
+    range follow the same clock: the periodic recompute notices a window edge and re-forwards.
     """
 
     def __init__(
@@ -148,7 +150,9 @@ class LiveNetwork:
         """A twin of the network as it is configured now."""
         with self._lock:
             if self._twin is None or self._dirty:
-                return DigitalTwin(self.topology, self._configs)
+                return DigitalTwin(self.topology, self._configs, at=self._moment())
+            if self._twin.has_time_ranges:
+                return self._twin.at_time(self._moment())
             return self._twin
 
     @property
@@ -170,6 +174,10 @@ class LiveNetwork:
             self.advance()
             self._injected = tuple(demands)
             self.recompute(new_traffic=True)
+
+    def _moment(self) -> datetime:
+        """Now on the devices' clock, for time-ranged ACL rules."""
+        return datetime.fromtimestamp(self._clock(), UTC)
 
     def sim_time(self) -> float:
         """Seconds since the network started (before the traffic model's time scale)."""
@@ -199,8 +207,14 @@ class LiveNetwork:
             config_changed = self._dirty
             if not config_changed:
                 self.advance()
+            moment = self._moment()
             if self._twin is None or config_changed:
-                self._twin = DigitalTwin(self.topology, self._configs)
+                self._twin = DigitalTwin(self.topology, self._configs, at=moment)
+            elif self._twin.has_time_ranges and (
+                self._twin.active_time_ranges(moment) != self._twin.active_time_ranges()
+            ):
+                # a time-ranged ACL rule came into or went out of force (a window edge)
+                self._twin = self._twin.at_time(moment)
             if new_traffic or self._matrix is None:
                 base = (
                     TrafficMatrix(())

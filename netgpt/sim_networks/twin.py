@@ -29,9 +29,12 @@ The forwarding model
   hop the egress ACL and egress policer of the sending interface, the link, the ingress ACL and
   ingress policer of the receiving interface; and at the destination device the ``eth0`` egress ACL
   and policer. Several ACLs attached in one direction are read as one ordered list of rules; the
-  first matching rule decides; no match accepts.
+  first matching rule decides; no match accepts. A rule with a time range counts only when the
+  twin's moment (``at``, default: when the twin was made) lies in that range.
 - A policer (``RateLimit``) caps the traffic crossing it: every flow through it is scaled by the
-  same factor and the excess is dropped and attributed to that policer.
+  same factor and the excess is dropped and attributed to that policer. A class policer
+  (``ClassPolicer``) does the same for the flows its class matches (first matching class of that
+  interface and direction), before the interface's own policer.
 - Traffic that would enter a forwarding loop (possible only through static routes) is dropped at the
   first device of the loop it reaches and reported as a routing loop with the cycle; the twin does
   not model the TTL-bounded load a real loop would carry.
@@ -52,6 +55,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cached_property
 from types import MappingProxyType
@@ -499,11 +503,16 @@ class _Policer(NamedTuple):
     interface: str
     direction: Direction
     limit_mbps: float
+    traffic_class: str | None = None  # a class policer's name; None: the interface's policer
 
     @property
     def cause(self) -> DropCause:
+        what = "policer" if self.traffic_class is None else f"class policer {self.traffic_class}"
         return DropCause(DropReason.RATE_LIMIT, self.device, self.interface, self.direction,
-                         detail=f"policer {self.limit_mbps:g} Mbit/s")
+                         detail=f"{what} {self.limit_mbps:g} Mbit/s")
+
+
+_Classes = tuple[tuple[_Rule, int], ...]  # (class match, policer id), first match wins
 
 
 class _Static(NamedTuple):
@@ -637,10 +646,12 @@ class _NetworkIndex:
             self.source_address.append(max(first, 0))
 
 
-def _compile_acl_rules(config: DeviceConfig, names: tuple[str, ...]) -> _Program:
+def _compile_acl_rules(config: DeviceConfig, names: tuple[str, ...], at: datetime) -> _Program:
     rules: list[_Rule] = []
     for name in names:
         for r in config.acl(name).rules:
+            if not r.active_at(at):
+                continue
             src = ipaddress.IPv4Network(r.source_prefix)
             dst = ipaddress.IPv4Network(r.destination_prefix)
             proto = r.protocol.number
@@ -697,7 +708,9 @@ def _program_drops(program: _Program, h: _HeaderArrays) -> BoolArray:
 class _ForwardingState:
     """The configs compiled against the topology: links, costs, routes, ACLs and policers."""
 
-    def __init__(self, ix: _NetworkIndex, configs: Mapping[str, DeviceConfig]) -> None:
+    def __init__(
+        self, ix: _NetworkIndex, configs: Mapping[str, DeviceConfig], at: datetime
+    ) -> None:
         self.ix = ix
         n, m = ix.n_nodes, ix.n_edges
         itf: list[dict[str, InterfaceConfig]] = [
@@ -761,7 +774,7 @@ class _ForwardingState:
                 return None
             key = (ix.nodes[node], names)
             if key not in compiled:
-                compiled[key] = _compile_acl_rules(configs[ix.nodes[node]], names)
+                compiled[key] = _compile_acl_rules(configs[ix.nodes[node]], names, at)
             return _Attachment(ix.nodes[node], name, direction, compiled[key])
 
         for e in range(m):
@@ -799,6 +812,37 @@ class _ForwardingState:
                 self.policers.append(_Policer(ix.nodes[node], name, direction, float(limit)))
             return policer_ids[key]
 
+        def classes(node: int, name: str, direction: Direction) -> _Classes:
+            i_cfg = itf[node].get(name)
+            if i_cfg is None:
+                return ()
+            out = []
+            for c in i_cfg.class_policers:
+                if c.direction != direction.value:
+                    continue
+                pid = len(self.policers)
+                self.policers.append(_Policer(ix.nodes[node], name, direction, c.rate_mbps,
+                                              c.name))
+                for m in c.matches:
+                    src = ipaddress.IPv4Network(m.source_prefix)
+                    dst = ipaddress.IPv4Network(m.destination_prefix)
+                    proto = m.protocol.number
+                    ports = m.destination_ports
+                    out.append((_Rule(c.name, c.name, False,
+                                      _ANY_PROTOCOL if proto is None else proto,
+                                      int(src.network_address), _mask(src.prefixlen),
+                                      int(dst.network_address), _mask(dst.prefixlen), None,
+                                      (ports.lower, ports.upper) if ports else None), pid))
+            return tuple(out)
+
+        self.egress_classes = [classes(int(ix.eu[e]), ix.if_u[e], Direction.EGRESS)
+                               for e in range(m)]
+        self.ingress_classes = [classes(int(ix.ev[e]), ix.if_v[e], Direction.INGRESS)
+                                for e in range(m)]
+        self.eth0_in_classes = [classes(i, ACCESS_INTERFACE, Direction.INGRESS)
+                                for i in range(n)]
+        self.eth0_out_classes = [classes(i, ACCESS_INTERFACE, Direction.EGRESS)
+                                 for i in range(n)]
         self.egress_policer = [policer(int(ix.eu[e]), ix.if_u[e], Direction.EGRESS)
                                for e in range(m)]
         self.ingress_policer = [policer(int(ix.ev[e]), ix.if_v[e], Direction.INGRESS)
@@ -1031,6 +1075,14 @@ class _ForwardingState:
         ``factors`` scales the traffic leaving each policer (``None``: no policing). Returns the
         delivered rate.
         """
+        h = fg.header
+
+        def police_at(classes: _Classes, pid: int, amount: float) -> float:
+            for match, class_pid in classes:
+                if match.matches(h):
+                    amount = police(class_pid, amount)
+                    break
+            return police(pid, amount)
 
         def police(pid: int, amount: float) -> float:
             if pid < 0:
@@ -1057,7 +1109,9 @@ class _ForwardingState:
         if fg.entry_drop is not None:
             drop(fg.entry_drop, rate)
             return 0.0
-        mass: dict[int, float] = {s: police(self.eth0_in_policer[s], rate)}
+        mass: dict[int, float] = {
+            s: police_at(self.eth0_in_classes[s], self.eth0_in_policer[s], rate)
+        }
         delivered = 0.0
         for u in fg.order:
             m = mass.pop(u, 0.0)
@@ -1071,7 +1125,7 @@ class _ForwardingState:
                 if act.cause is not None:
                     drop(act.cause, m)
                     continue
-                m = police(self.eth0_out_policer[u], m)
+                m = police_at(self.eth0_out_classes[u], self.eth0_out_policer[u], m)
                 if tally is not None:
                     tally.eth0_out[u] += m
                 delivered += m
@@ -1081,13 +1135,15 @@ class _ForwardingState:
                     if hop.cause is not None and not hop.at_ingress:
                         drop(hop.cause, share)
                         continue
-                    x = police(self.egress_policer[hop.edge], share)
+                    x = police_at(self.egress_classes[hop.edge], self.egress_policer[hop.edge],
+                                  share)
                     if tally is not None:
                         tally.link[hop.edge] += x
                     if hop.cause is not None:
                         drop(hop.cause, x)
                         continue
-                    x = police(self.ingress_policer[hop.edge], x)
+                    x = police_at(self.ingress_classes[hop.edge],
+                                  self.ingress_policer[hop.edge], x)
                     mass[hop.neighbour] = mass.get(hop.neighbour, 0.0) + x
         return delivered
 
@@ -1105,9 +1161,13 @@ class DigitalTwin:
     """
 
     def __init__(
-        self, topology: Topology, configs: Mapping[str, DeviceConfig] | None = None
+        self,
+        topology: Topology,
+        configs: Mapping[str, DeviceConfig] | None = None,
+        *,
+        at: datetime | None = None,
     ) -> None:
-        self._init(topology, configs or {}, None, None)
+        self._init(topology, configs or {}, None, None, at)
 
     def _init(
         self,
@@ -1115,7 +1175,13 @@ class DigitalTwin:
         configs: Mapping[str, DeviceConfig],
         index: _NetworkIndex | None,
         base: Mapping[str, DeviceConfig] | None,
+        at: datetime | None,
     ) -> None:
+        if at is None:
+            at = datetime.now(UTC)
+        elif at.tzinfo is None:
+            raise ConfigError(f"the twin's moment {at.isoformat()} needs a time zone (e.g. UTC)")
+        self._at = at
         unknown = sorted(set(configs) - set(topology.graph.nodes))
         if unknown:
             raise ConfigError(
@@ -1157,8 +1223,43 @@ class DigitalTwin:
         The original twin is not changed; topology-derived data is shared.
         """
         twin = DigitalTwin.__new__(DigitalTwin)
-        twin._init(self._topology, changes, self._network, self._configs)
+        twin._init(self._topology, changes, self._network, self._configs, self._at)
         return twin
+
+    @property
+    def at(self) -> datetime:
+        """The moment the twin models: ACL rules with a time range apply only inside it."""
+        return self._at
+
+    def at_time(self, moment: datetime) -> DigitalTwin:
+        """The same configs at another moment (timezone-aware); topology data is shared."""
+        twin = DigitalTwin.__new__(DigitalTwin)
+        twin._init(self._topology, {}, self._network, self._configs, moment)
+        return twin
+
+    def active_time_ranges(self, moment: datetime | None = None) -> frozenset[tuple[str, str, str]]:
+        """(device, ACL, rule) of the time-ranged rules in force at ``moment`` (default ``at``).
+
+        When this set differs between two moments, forwarding may differ between them.
+        """
+        when = self._at if moment is None else moment
+        return frozenset(
+            (device, acl.name, rule.name)
+            for device, cfg in self._configs.items()
+            for acl in cfg.acls
+            for rule in acl.rules
+            if rule.time_range is not None and rule.active_at(when)
+        )
+
+    @cached_property
+    def has_time_ranges(self) -> bool:
+        """Whether any ACL rule carries a time range."""
+        return any(
+            rule.time_range is not None
+            for cfg in self._configs.values()
+            for acl in cfg.acls
+            for rule in acl.rules
+        )
 
     @property
     def _network(self) -> _NetworkIndex:
@@ -1168,7 +1269,7 @@ class DigitalTwin:
 
     @cached_property
     def _state(self) -> _ForwardingState:
-        return _ForwardingState(self._network, self._configs)
+        return _ForwardingState(self._network, self._configs, self._at)
 
     # ---- headers -------------------------------------------------------------------------------
 
@@ -1310,7 +1411,9 @@ class DigitalTwin:
             if only_src >= 0:
                 hit &= h.src == only_src
             slow |= hit
-        policed_src = np.array([p >= 0 for p in st.eth0_in_policer], dtype=np.bool_)
+        policed_src = np.array(
+            [p >= 0 or bool(c) for p, c in zip(st.eth0_in_policer, st.eth0_in_classes,
+                                               strict=True)], dtype=np.bool_)
         slow |= policed_src[h.src]
         return slow
 
@@ -1407,10 +1510,14 @@ class DigitalTwin:
         """Devices x columns: whether IGP forwarding from there crosses any policer."""
         ix, st = self._network, self._state
         on_edge = np.array(
-            [a >= 0 or b >= 0 for a, b in zip(st.egress_policer, st.ingress_policer, strict=True)],
+            [a >= 0 or b >= 0 or bool(ca) or bool(cb) for a, b, ca, cb in zip(
+                st.egress_policer, st.ingress_policer, st.egress_classes, st.ingress_classes,
+                strict=True)],
             dtype=np.bool_,
         )
-        at_exit = owner & np.array([p >= 0 for p in st.eth0_out_policer], dtype=np.bool_)[:, None]
+        exits = [p >= 0 or bool(c) for p, c in zip(st.eth0_out_policer, st.eth0_out_classes,
+                                                    strict=True)]
+        at_exit = owner & np.array(exits, dtype=np.bool_)[:, None]
         reach = at_exit
         for _ in range(ix.n_nodes + 1):
             via = next_hop & (on_edge[:, None] | reach[ix.ev])

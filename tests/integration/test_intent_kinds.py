@@ -9,6 +9,7 @@ test the devices get their day-0 configs back.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from netgpt.agents.platform import IntentPlatform
 from netgpt.device_config import AclAction, DeviceConfig, IPProtocol
 from netgpt.intents.compiler import intent_acl_name
 from netgpt.sim_networks.runtime import EmbeddedNetwork
-from netgpt.sim_networks.twin import DigitalTwin
+from netgpt.sim_networks.twin import Demand, DigitalTwin
 from tests.integration.intent_fixtures import (
     interface_rates_mbps,
     set_configs,
@@ -87,6 +88,50 @@ def test_access_block_puts_an_acl_on_the_source_edge(
     assert twin.reachability("NYCMng", "10.5.0.10", protocol="tcp", dst_port=23).reachable
 
 
+def _window_text(start: datetime, end: datetime) -> str:
+    return f"on {start:%A} between {start:%H:%M} and {end:%H:%M}"
+
+
+def test_time_window_block_is_enforced_by_the_devices_clock(
+    platform: IntentPlatform, abilene: EmbeddedNetwork
+) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    open_now = _window_text(now - timedelta(hours=1), now + timedelta(hours=1))
+    run = platform.submit(f"block tcp port 23 from NYCMng to LOSAng {open_now}")
+    assert run.outcome == "deployed", run.state.get("reason")
+    configs = platform.read_configs()  # over NETCONF: the rules carry their time range
+    rules = configs["NYCMng"].acl(intent_acl_name(run.run_id)).rules
+    assert rules and all(r.time_range is not None for r in rules)
+    twin = DigitalTwin(platform.topology, configs)
+    assert not twin.reachability("NYCMng", "10.8.0.10", protocol="tcp", dst_port=23).reachable
+    later = twin.at_time(datetime.now(UTC) + timedelta(hours=2))
+    assert later.reachability("NYCMng", "10.8.0.10", protocol="tcp", dst_port=23).reachable
+    # the emulated data plane drops telnet now
+    telnet = Demand("NYCMng", "LOSAng", 20.0, protocol="tcp", dst_port=23)
+    abilene.live.inject((telnet,))
+    try:
+        (outcome,) = [o for o in abilene.live.report.demands if o.demand == telnet]
+        assert outcome.delivered_mbps == 0.0 and outcome.drops[0].cause.acl is not None
+    finally:
+        abilene.live.inject(())
+    shown = platform.store.get(run.run_id)
+    assert shown is not None and shown.report is not None
+    assert "window open now" in shown.report.results[0].measurement
+
+
+def test_time_window_block_outside_its_window_lets_traffic_pass_now(
+    platform: IntentPlatform,
+) -> None:
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    later = _window_text(now + timedelta(hours=2), now + timedelta(hours=3))
+    run = platform.submit(f"block tcp port 23 from NYCMng to LOSAng {later}")
+    assert run.outcome == "deployed", run.state.get("reason")
+    twin = DigitalTwin(platform.topology, platform.read_configs())
+    assert twin.reachability("NYCMng", "10.8.0.10", protocol="tcp", dst_port=23).reachable
+    inside = twin.at_time(now + timedelta(hours=2, minutes=30))
+    assert not inside.reachability("NYCMng", "10.8.0.10", protocol="tcp", dst_port=23).reachable
+
+
 def test_reachability_must_not_drops_everything_to_the_prefix(
     platform: IntentPlatform, day0: dict[str, DeviceConfig]
 ) -> None:
@@ -136,7 +181,7 @@ def test_load_balancing_raises_igp_costs_to_tie_n_paths(
     assert len({p.devices for p in paths}) == 2
 
 
-def test_bandwidth_cap_polices_the_interface_and_counters_stay_under_it(
+def test_bandwidth_cap_polices_its_class_and_counters_stay_under_it(
     platform: IntentPlatform, day0: dict[str, DeviceConfig]
 ) -> None:
     inventory = platform.inventory
@@ -144,8 +189,8 @@ def test_bandwidth_cap_polices_the_interface_and_counters_stay_under_it(
     assert before > 200  # hosts behind IPLSng receive far more than the cap
     configs = deploy(platform, "cap traffic to IPLSng at 50 Mbps")
     assert changed(day0, configs) == {"IPLSng"}
-    limit = configs["IPLSng"].interface("eth0").rate_limit
-    assert limit is not None and limit.egress_mbps == 50
+    (policer,) = configs["IPLSng"].interface("eth0").class_policers
+    assert (policer.direction, policer.rate_mbps) == ("egress", 50)
     # SNMP: what eth0 puts on the access network is held at the cap (5 % for sampling: sysUpTime
     # counts in 10 ms ticks)
     after = interface_rates_mbps(inventory, "IPLSng", ["eth0"])["eth0"][1]
@@ -157,8 +202,9 @@ def test_bandwidth_cap_on_a_source_polices_its_ingress(
 ) -> None:
     configs = deploy(platform, "cap NYCMng at 100 Mbps")
     assert changed(day0, configs) == {"NYCMng"}
-    limit = configs["NYCMng"].interface("eth0").rate_limit
-    assert limit is not None and limit.ingress_mbps == 100 and limit.egress_mbps is None
+    (policer,) = configs["NYCMng"].interface("eth0").class_policers
+    assert (policer.direction, policer.rate_mbps) == ("ingress", 100)
+    assert configs["NYCMng"].interface("eth0").rate_limit is None
 
 
 def test_utilization_ceiling_reroutes_and_counters_show_it(

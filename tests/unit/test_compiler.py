@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from netgpt.device_config import Acl, AclAction, AclRule, DeviceConfig
@@ -160,14 +162,75 @@ def test_recompile_is_idempotent_and_deterministic(campus):
     assert again.changes == ()
 
 
-def test_time_window_is_noted(campus):
-    window = TimeWindow(days=("mon",), start="09:00", end="17:00")
+def test_time_window_rules_are_enforced_by_the_devices_clock(campus):
+    window = TimeWindow(days=("mon",), start="09:00", end="17:00", timezone="Europe/London")
     it = intent(AccessExpectation(
         action="block", window=window,
         traffic=TrafficSelector(source=GroupEndpoint(name="students"), service="ssh",
                                 destination=GroupEndpoint(name="servers"))))
     cs = compile_and_check(it, campus)
-    assert any("window" in n and "agent" in n for n in cs.notes)
+    rules = [r for cfg in cs.candidates().values() for a in cfg.acls for r in a.rules]
+    assert rules and all(r.time_range == window for r in rules)
+    assert any(str(window) in n for n in cs.notes)
+    twin = DigitalTwin(campus, cs.candidates())
+    flows = probes(resolve_endpoint(GroupEndpoint(name="students"), campus),
+                   resolve_endpoint(GroupEndpoint(name="servers"), campus),
+                   resolve_traffic(it.expectations[0].traffic, campus).matches)
+    monday_noon = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)  # 12:00 in London (GMT)
+    monday_night = datetime(2026, 11, 23, 20, 0, tzinfo=UTC)
+    tuesday_noon = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    for moment, blocked in ((monday_noon, True), (monday_night, False), (tuesday_noon, False)):
+        at = twin.at_time(moment)
+        for p in flows:
+            r = at.reachability(p.src_device, p.dst_address, p.protocol, p.dst_port,
+                                p.src_address)
+            assert r.reachable is not blocked, (moment, r)
+    # the report judges the window when it is open and says what passes outside it
+    report, _ = verify_on_twin(it, campus, cs.candidates())
+    text = report.results[0].measurement
+    assert report.fulfilled and "outside the window" in text and f"{len(flows)}/" in text
+
+
+def test_time_range_changes_forwarding_only_at_window_edges(campus):
+    window = TimeWindow(days=("sat",), start="10:00", end="11:00")
+    rule = AclRule(name="r", action=AclAction.DROP, time_range=window)
+    base = campus.initial_config("acc6")
+    itf = base.interface("eth0").model_copy(update={"acl_ingress": ("timed",)})
+    cfg = DeviceConfig(hostname="acc6", interfaces=base.interfaces,
+                       acls=(Acl(name="timed", rules=(rule,)),)).with_interface(itf)
+    before = DigitalTwin(campus, {"acc6": cfg}, at=datetime(2026, 11, 21, 9, 59, tzinfo=UTC))
+    inside = before.at_time(datetime(2026, 11, 21, 10, 0, tzinfo=UTC))
+    assert before.active_time_ranges() == frozenset()
+    assert inside.active_time_ranges() == {("acc6", "timed", "r")}
+    dst = before.default_address("acc1")
+    assert before.reachability("acc6", dst).reachable
+    assert not inside.reachability("acc6", dst).reachable
+    with pytest.raises(ConfigError, match="time zone"):
+        DigitalTwin(campus, at=datetime(2026, 11, 21, 10, 0))
+
+
+def test_allow_only_accepts_the_service_ahead_of_the_drops(campus):
+    table = NameTable.from_topology(campus)
+    it = parse_intent("only allow ssh from guests to the servers on weekdays 9:00-17:00", table)
+    cs = compile_and_check(it, campus)
+    (change,) = cs.changes
+    rules = change.candidate.acl(intent_acl_name(it.id)).rules
+    assert [r.action for r in rules] == [AclAction.ACCEPT, AclAction.DROP]
+    assert rules[0].destination_ports is not None and rules[0].destination_ports.lower == 22
+    assert all(r.time_range is not None and r.time_range.days[-1] == "fri" for r in rules)
+    monday_noon = DigitalTwin(campus, cs.candidates(), at=datetime(2026, 11, 23, 12, tzinfo=UTC))
+    dst = first_server_address(campus)
+    src = change.device
+    assert monday_noon.reachability(src, dst, "tcp", 22).reachable
+    assert not monday_noon.reachability(src, dst, "tcp", 23).reachable
+    assert not monday_noon.reachability(src, dst, "udp", 53).reachable
+    sunday = monday_noon.at_time(datetime(2026, 11, 22, 12, tzinfo=UTC))
+    assert sunday.reachability(src, dst, "tcp", 23).reachable
+
+
+def first_server_address(topo) -> str:
+    (device, address), *_ = resolve_endpoint(GroupEndpoint(name="servers"), topo).addresses
+    return address or DigitalTwin(topo).default_address(device)
 
 
 def test_allow_already_open_is_empty(campus):
@@ -301,10 +364,39 @@ def test_bandwidth_cap(campus):
                                      traffic=TrafficSelector(source=GroupEndpoint(name="guests"))))
     cs = compile_and_check(it, campus)
     assert cs.devices == ("acc6",)
-    assert cs.candidates()["acc6"].interface("eth0").rate_limit.ingress_mbps == 200
+    (policer,) = cs.candidates()["acc6"].interface("eth0").class_policers
+    assert (policer.direction, policer.rate_mbps) == ("ingress", 200)
+    assert cs.candidates()["acc6"].interface("eth0").rate_limit is None
     twin = DigitalTwin(campus, cs.candidates())
-    report = twin.evaluate(TrafficMatrix((Demand("acc6", "acc8", 500),)))
+    guests = resolve_endpoint(GroupEndpoint(name="guests"), campus).addresses[0][1]
+    report = twin.evaluate(TrafficMatrix((Demand("acc6", "acc8", 500, src_address=guests),)))
     assert report.delivered_mbps == pytest.approx(200)
+
+
+def test_bandwidth_cap_polices_only_its_class(campus):
+    ssh = TrafficSelector(source=GroupEndpoint(name="guests"), service="ssh",
+                          destination=GroupEndpoint(name="servers"))
+    it = intent(BandwidthExpectation(mode="cap", rate_mbps=50, traffic=ssh))
+    cs = compile_and_check(it, campus)
+    twin = DigitalTwin(campus, cs.candidates())
+    guests = resolve_endpoint(GroupEndpoint(name="guests"), campus).addresses[0][1]
+    server = first_server_address(campus)
+    server_device = resolve_endpoint(GroupEndpoint(name="servers"), campus).devices[0]
+
+    def flow(port):
+        return Demand("acc6", server_device, 300, protocol="tcp", dst_port=port,
+                      src_address=guests, dst_address=server)
+
+    report = twin.evaluate(TrafficMatrix((flow(22), flow(443))))
+    ssh_out, web_out = report.demands
+    assert ssh_out.delivered_mbps == pytest.approx(50)
+    assert "class policer" in str(ssh_out.drops[0].cause)
+    assert web_out.delivered_mbps == pytest.approx(300)
+    # a recompile replaces the policer instead of stacking a second one
+    again = compile_intent(it.model_copy(update={"expectations": (
+        it.expectations[0].model_copy(update={"rate_mbps": 80}),)}), campus, cs.candidates())
+    (policer,) = again.candidates()["acc6"].interface("eth0").class_policers
+    assert policer.rate_mbps == 80
 
 
 def test_bandwidth_guarantee(abilene):

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from netgpt.device_config import RateLimit
 from netgpt.errors import ConfigError
 from netgpt.intents.compiler import compile_intent
 from netgpt.intents.model import (
@@ -87,12 +88,18 @@ def test_bandwidth_and_policers(campus):
                                traffic=TrafficSelector(source=GroupEndpoint(name="guests"),
                                                        destination=GroupEndpoint(name="servers")))
     r = evaluate_expectation(cap, 0, twin)
-    assert not r.holds and "no policer" in r.measurement and r.value is None
+    assert not r.holds and r.value is not None and r.value > 100
     it = Intent(id="cap", expectations=(cap,))
     after = compile_intent(it, campus, {}).candidates()
-    assert path_policers(campus, DigitalTwin(campus, after).configs,
-                         ("acc6", "dist3", "acc8"))[0] == (
-        "acc6", "eth0", "ingress", 100.0)
+    r = evaluate_expectation(cap, 0, DigitalTwin(campus, after))
+    assert r.holds and r.value == pytest.approx(100) and "per source device (acc6)" in r.measurement
+    # an interface policer on the path is one too
+    itf = after["acc6"].interface("eth0")
+    plain = after["acc6"].with_interface(itf.model_copy(update={
+        "class_policers": (), "rate_limit": RateLimit(ingress_mbps=60)}))
+    assert path_policers(campus, {"acc6": plain}, ("acc6", "dist3", "acc8"))[0] == (
+        "acc6", "eth0", "ingress", 60.0)
+    assert evaluate_expectation(cap, 0, DigitalTwin(campus, {"acc6": plain})).holds
     guarantee = cap.model_copy(update={"mode": "guarantee", "rate_mbps": 900})
     busy = TrafficMatrix((Demand("acc6", "acc8", 400),))
     r = evaluate_expectation(guarantee, 0, twin, traffic=busy)

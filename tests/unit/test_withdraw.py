@@ -56,3 +56,15 @@ def test_nothing_to_withdraw_is_an_empty_change_set():
     topo = build_topology("linear,3")
     day0 = {d: topo.initial_config(d) for d in topo.devices}
     assert withdrawal_change_set("int-none", [], day0).changes == ()
+
+
+def test_withdrawing_a_cap_removes_its_class_policer_and_keeps_another_intents():
+    topo = build_topology("campus")
+    day0 = {d: topo.initial_config(d) for d in topo.devices}
+    first, after_first, plan1 = deploy("cap ssh from guests at 20 Mbps", topo, day0)
+    second, after_both, _ = deploy("cap telnet from guests at 5 Mbps", topo, after_first)
+    guests = topo.groups["guests"].device
+    assert len(after_both[guests].interface("eth0").class_policers) == 2
+    change = withdrawal_change_set(first.id, [plan1], after_both)
+    (left,) = change.applied_to(after_both)[guests].interface("eth0").class_policers
+    assert left.name.startswith(intent_acl_name(second.id)) and left.rate_mbps == 5

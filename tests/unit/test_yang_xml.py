@@ -17,6 +17,7 @@ from netgpt.device_config import (
     PortRange,
     RateLimit,
     StaticRoute,
+    TimeWindow,
 )
 from netgpt.errors import ConfigValidationError
 from netgpt.sim_networks.topology import build_topology
@@ -507,3 +508,54 @@ def test_identity_keys_match_with_or_without_prefix():
         "</config>"
     )
     assert apply_edit(cfg, edit).static_routes == ()
+
+
+def _timed_config(**window: object) -> DeviceConfig:
+    rule = AclRule(name="office-hours", action=AclAction.DROP, protocol=IPProtocol.TCP,
+                   destination_ports=PortRange(lower=23, upper=23),
+                   time_range=TimeWindow.model_validate(window))
+    return DeviceConfig(hostname="r1", acls=(Acl(name="timed", rules=(rule,)),))
+
+
+def test_ace_time_range_round_trips() -> None:
+    config = _timed_config(days=("mon", "fri"), start="22:00", end="02:00", timezone="Asia/Tokyo")
+    data = config_to_xml(config)
+    ng = {"n": NS.NG}
+    assert data.xpath("//n:time-range/n:days/text()", namespaces=ng) == ["mon fri"]
+    assert config_from_xml(etree.fromstring(etree.tostring(data))) == config
+
+
+@pytest.mark.parametrize(
+    ("leaf", "value", "message"),
+    [
+        ("days", "mon funday", "funday"),
+        ("start", "25:00", "25:00"),
+        ("timezone", "Mars/Olympus", "Mars/Olympus"),
+    ],
+)
+def test_bad_time_range_names_the_value(leaf: str, value: str, message: str) -> None:
+    data = config_to_xml(_timed_config(start="08:00", end="18:00"))
+    data.xpath(f"//n:time-range/n:{leaf}", namespaces={"n": NS.NG})[0].text = value
+    with pytest.raises(ConfigValidationError, match=message) as err:
+        config_from_xml(data)
+    assert "time-range" in err.value.path
+
+
+def test_class_policers_round_trip_and_bad_values_name_the_place() -> None:
+    from netgpt.device_config import ClassPolicer, TrafficMatch
+
+    video = ClassPolicer(name="video", direction="ingress", rate_mbps=250.5, matches=(
+        TrafficMatch(protocol=IPProtocol.UDP, destination_prefix="10.3.0.0/16",
+                     destination_ports=PortRange(lower=5000, upper=5010)),
+        TrafficMatch(protocol=IPProtocol.TCP, source_prefix="10.1.0.0/24",
+                     destination_ports=PortRange(lower=443, upper=443)),
+    ))
+    itf = InterfaceConfig(name="eth0", class_policers=(video,),
+                          rate_limit=RateLimit(ingress_mbps=900))
+    config = DeviceConfig(hostname="r1", interfaces=(itf,))
+    data = config_to_xml(config)
+    assert config_from_xml(etree.fromstring(etree.tostring(data))) == config
+    data.xpath("//n:class-policer/n:direction", namespaces={"n": NS.NG})[0].text = "sideways"
+    with pytest.raises(ConfigValidationError, match="sideways") as err:
+        config_from_xml(data)
+    assert "class-policer[name='video']/direction" in err.value.path
