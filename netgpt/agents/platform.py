@@ -12,6 +12,7 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 
@@ -58,10 +60,14 @@ class BackgroundTelemetry:
     A long-running platform plans with these instead of sampling the network in each run.
     """
 
-    def __init__(self, inventory: Inventory, *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self, inventory: Inventory, *, interval_s: float = 1.0, history: int = 2048
+    ) -> None:
         self.interval_s = interval_s
         self._inventory = inventory
         self._latest: dict[tuple[str, str], RateSample] = {}
+        # egress utilization per round, newest last: what the closed loop forecasts from
+        self._history: deque[tuple[float, dict[tuple[str, str], float]]] = deque(maxlen=history)
         self._updated = 0.0
         self._window_start = 0.0  # when the interval of the latest rates began
         self._lock = threading.Lock()
@@ -79,9 +85,12 @@ class BackgroundTelemetry:
                     result = await poller.poll_once()
                     if result.rates and previous is not None:
                         with self._lock:
-                            self._latest.update(latest_by_interface(result.rates))
+                            fresh = latest_by_interface(result.rates)
+                            self._latest.update(fresh)
                             self._updated = time.monotonic()
                             self._window_start = previous
+                            self._history.append((time.time(), {
+                                k: r.out_utilization for k, r in fresh.items()}))
                     previous = started
                     wait = self.interval_s - (time.monotonic() - started)
                     await asyncio.sleep(max(0.0, wait))
@@ -104,6 +113,20 @@ class BackgroundTelemetry:
             if since is not None and self._window_start < since:
                 return None
             return dict(self._latest)
+
+    def utilization_history(
+        self, keys: Sequence[tuple[str, str]]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(epoch times, egress utilization ``(rounds, len(keys))``), oldest first, NaN if missed.
+
+        One row per polling round, ``interval_s`` apart.
+        """
+        with self._lock:
+            rounds = list(self._history)
+        times = np.array([t for t, _ in rounds], dtype=np.float64)
+        values = np.array([[r.get(k, np.nan) for k in keys] for _, r in rounds],
+                          dtype=np.float64).reshape(len(rounds), len(keys))
+        return times, values
 
     def wait_ready(self, timeout_s: float = 10.0) -> bool:
         """Block until the first rates exist (two polls); whether they arrived in time."""
@@ -417,10 +440,19 @@ class IntentPlatform:
         out = self.graph.invoke(Command(resume={"decision": decision, "by": by}), config)
         return self._finish(run_id, started, out)
 
-    def replan(self, intent: Intent, *, why: str, actor: str = "closed-loop") -> RunResult:
+    def replan(
+        self,
+        intent: Intent,
+        *,
+        why: str,
+        actor: str = "closed-loop",
+        traffic: TrafficMatrix | None = None,
+    ) -> RunResult:
         """Run a known intent through the graph again (same guards, same audit).
 
-        Used when telemetry shows it violated. The run id is the intent id with a suffix.
+        Used when telemetry shows it violated, or a forecast says it will be: then ``traffic``
+        is the predicted matrix the plan must fit (and is verified against). The run id is the
+        intent id with a suffix.
         """
         started = time.perf_counter()
         n = sum(1 for r in self.audit.records(intent.id) if r.step == "replan") + 1
@@ -436,7 +468,7 @@ class IntentPlatform:
             "verdicts": [],
             "timings": [],
         }
-        self._traffic = None
+        self._traffic = traffic
         out = self.graph.invoke(initial, {"configurable": {"thread_id": run_id}})
         return self._finish(run_id, started, out)
 

@@ -7,6 +7,13 @@ the same measurements — records a fulfilment report, and moves the intent to f
 violated. A violated intent is re-planned through the same graph (conflicts, twin, policy,
 approval, confirmed commit); when no plan passes, the watcher escalates to the operator (audit
 ``escalated``) and leaves the network as it is.
+
+With a forecaster, a utilization ceiling that holds now is also judged ahead: the egress
+utilization history of its links (the platform's background telemetry) is forecast ``horizon``
+steps on; when the probability that a link exceeds the ceiling within the horizon reaches
+``probability``, the intent is re-planned *proactively* against the predicted traffic (the
+measured matrix with the demands crossing that link scaled to the forecast's upper quantile), with
+the same guards; the report and the audit say the violation was predicted.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
 from netgpt.agents.platform import IntentPlatform
+from netgpt.edge_models.base import Forecaster
 from netgpt.intents.model import (
     ExpectationResult,
     FulfilmentReport,
@@ -23,11 +33,11 @@ from netgpt.intents.model import (
     LifecycleState,
     UtilizationCeilingExpectation,
 )
-from netgpt.intents.verify import evaluate_expectation, scoped_links
-from netgpt.sim_networks.twin import DigitalTwin
+from netgpt.intents.verify import evaluate_expectation, path_links, scoped_links
+from netgpt.sim_networks.twin import Demand, DigitalTwin, TrafficMatrix
 from netgpt.telemetry.base import RateSample
 
-__all__ = ["IntentWatcher", "WatchEvent"]
+__all__ = ["IntentWatcher", "PredictedViolation", "WatchEvent"]
 
 _WATCHED = frozenset(
     {
@@ -46,8 +56,26 @@ class WatchEvent:
     intent_id: str
     state: LifecycleState
     report: FulfilmentReport
-    action: str  # "none" | "repaired" | "escalated"
+    action: str  # "none" | "repaired" | "escalated" | "proactive"
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class PredictedViolation:
+    """A ceiling a forecast says will be crossed within the horizon."""
+
+    index: int
+    link: tuple[str, str]
+    probability: float
+    now: float  # measured utilization of that link
+    peak: float  # the forecast's upper quantile peak within the horizon
+    steps: int
+    step_s: float
+
+    def __str__(self) -> str:
+        return (f"predicted: P(utilization of {self.link[0]}->{self.link[1]} exceeds the ceiling "
+                f"within {self.steps} steps of {self.step_s:g} s) = {self.probability:.0%}; now "
+                f"{self.now:.1%}, forecast upper quantile {self.peak:.1%}")
 
 
 def _ceiling_from_telemetry(
@@ -81,12 +109,82 @@ def _ceiling_from_telemetry(
     )
 
 
+def _with_prediction(report: FulfilmentReport, hit: PredictedViolation) -> FulfilmentReport:
+    """The report with the predicted crossing added to that ceiling's measurement."""
+    results = tuple(
+        r.model_copy(update={"measurement": f"{r.measurement}; {hit}"}) if r.index == hit.index
+        else r
+        for r in report.results
+    )
+    return report.model_copy(update={"results": results})
+
+
 class IntentWatcher:
     """Keeps deployed intents true: measure, judge, repair within policy, or escalate."""
 
-    def __init__(self, platform: IntentPlatform, *, actor: str = "closed-loop") -> None:
+    def __init__(
+        self,
+        platform: IntentPlatform,
+        *,
+        actor: str = "closed-loop",
+        forecaster: Forecaster | None = None,
+        horizon: int = 12,
+        probability: float = 0.5,
+        upper_level: float = 0.9,
+        min_history: int = 24,
+    ) -> None:
         self.platform = platform
         self.actor = actor
+        self.forecaster = forecaster
+        self.horizon = horizon
+        self.probability = probability
+        self.upper_level = upper_level
+        self.min_history = min_history
+
+    def predict(self, intent: Intent, twin: DigitalTwin) -> PredictedViolation | None:
+        """The likeliest predicted crossing of one of the intent's ceilings, if any is likely."""
+        telemetry = self.platform.telemetry
+        if self.forecaster is None or telemetry is None:
+            return None
+        found: PredictedViolation | None = None
+        for i, e in enumerate(intent.expectations):
+            if not isinstance(e, UtilizationCeilingExpectation):
+                continue
+            scope = scoped_links(e, twin)
+            links = scope if scope is not None else sorted(twin.topology.graph.to_directed().edges)
+            keys = [(u, twin.topology.interface_to(u, v)) for u, v in links]
+            times, history = telemetry.utilization_history(keys)
+            if len(times) < self.min_history:
+                continue
+            forecast = self.forecaster.predict(
+                history, self.horizon, step_s=telemetry.interval_s, last_time=float(times[-1]),
+                series=[f"{u}->{v}" for u, v in links])
+            odds = forecast.probability_above(e.max_utilization)
+            peaks = forecast.quantile(self.upper_level).max(axis=1)
+            k = int(np.argmax(odds))
+            if odds[k] >= self.probability and (found is None or odds[k] > found.probability):
+                now = float(history[-1, k]) if np.isfinite(history[-1, k]) else 0.0
+                found = PredictedViolation(i, links[k], float(odds[k]), now, float(peaks[k]),
+                                           self.horizon, telemetry.interval_s)
+        return found
+
+    def predicted_traffic(self, twin: DigitalTwin, hit: PredictedViolation) -> TrafficMatrix:
+        """The measured matrix, demands crossing the predicted link scaled to the forecast.
+
+        They grow by the forecast's upper quantile over the link's utilization now; the other
+        demands stay as measured.
+        """
+        measured = self.platform.measure_traffic()
+        factor = max(1.0, hit.peak / hit.now) if hit.now > 0 else 1.0
+        out = []
+        for d in measured:
+            address = d.dst_address or twin.default_address(d.dst)
+            crosses = any(hit.link in path_links(tr.devices)
+                          for tr in twin.paths(d.src, address))
+            out.append(Demand(d.src, d.dst, d.rate_mbps * factor, d.protocol, d.dst_port,
+                              d.src_port, d.src_address, d.dst_address)
+                       if crosses else d)
+        return TrafficMatrix(tuple(out))
 
     def judge(
         self,
@@ -108,6 +206,26 @@ class IntentWatcher:
             results.append(result.model_copy(update={"source": "device-state"}))
         return FulfilmentReport(results=tuple(results), at=at)
 
+    def _proactive(
+        self, intent: Intent, report: FulfilmentReport, twin: DigitalTwin, hit: PredictedViolation
+    ) -> WatchEvent:
+        """Re-plan ``intent`` for the predicted traffic; the network stays as it is if none fits."""
+        p = self.platform
+        why = str(hit)
+        p.audit.append(actor=self.actor, intent_id=intent.id, step="watch", outcome="predicted",
+                       detail={"why": why})
+        run = p.replan(intent, why=why, actor=self.actor,
+                       traffic=self.predicted_traffic(twin, hit))
+        if run.outcome == "deployed":
+            return WatchEvent(intent.id, LifecycleState.DEPLOYED, report, "proactive",
+                              f"re-planned ahead of a predicted violation ({why}): "
+                              f"{run.state.get('reason', '')}")
+        reason = run.state.get("reason", run.outcome)
+        p.audit.append(actor=self.actor, intent_id=intent.id, step="watch", outcome="escalated",
+                       detail={"why": why, "replan": reason})
+        return WatchEvent(intent.id, p.store.get(intent.id).state, report, "escalated",
+                          f"predicted violation, no plan passed: {reason}")
+
     def check_once(self) -> list[WatchEvent]:
         """One pass over every watched intent; returns what happened to each."""
         p = self.platform
@@ -123,8 +241,14 @@ class IntentWatcher:
             if not failed:
                 if intent.state is not LifecycleState.FULFILLED:
                     intent = intent.moved_to(LifecycleState.FULFILLED, "every expectation holds")
+                hit = self.predict(intent, twin)
+                if hit is not None:
+                    report = _with_prediction(report, hit)
                 p.store.save(intent.with_report(report))
-                events.append(WatchEvent(intent.id, intent.state, report, "none"))
+                if hit is None:
+                    events.append(WatchEvent(intent.id, intent.state, report, "none"))
+                else:
+                    events.append(self._proactive(intent, report, twin, hit))
                 continue
             why = "; ".join(r.measurement for r in failed)
             if intent.state is not LifecycleState.VIOLATED:

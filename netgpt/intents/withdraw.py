@@ -66,10 +66,10 @@ def _revert(current: DeviceConfig, before: DeviceConfig, after: DeviceConfig) ->
             if new.enabled != old.enabled and itf.enabled == new.enabled:
                 update["enabled"] = old.enabled
             before_classes = {c.name: c for c in old.class_policers}
-            added = {c.name: c for c in new.class_policers if before_classes.get(c.name) != c}
-            if added:  # remove the class policers the plan put there, where still unchanged
-                kept = [c for c in itf.class_policers if added.get(c.name) != c]
-                for name in added:
+            placed = {c.name: c for c in new.class_policers if before_classes.get(c.name) != c}
+            if placed:  # remove the class policers the plan put there, where still unchanged
+                kept = [c for c in itf.class_policers if placed.get(c.name) != c]
+                for name in placed:
                     if name in before_classes and all(c.name != name for c in kept):
                         kept.append(before_classes[name])
                 update["class_policers"] = tuple(kept)
