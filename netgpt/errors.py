@@ -12,6 +12,8 @@ Each message names the bad value and says what to do.
     │   ├── TopologyError                    bad topology name or file
     │   └── IntentParseError                 intent text the parser cannot place (words, hints)
     ├── ConfigValidationError (ValueError)   a device config that does not fit the model
+    ├── ForecastError (ValueError)           history a forecaster cannot use, missing weights
+    ├── TelemetryError (ValueError)          stored telemetry that cannot answer the question
     ├── NetworkRuntimeError (RuntimeError)   the emulated network could not start / is not running
     │   └── PortInUseError (OSError)         a port the runtime wanted is taken
     └── DeviceError                          talking to a device failed
@@ -37,6 +39,7 @@ __all__ = [
     "DeviceConnectionError",
     "DeviceError",
     "DeviceTimeoutError",
+    "ForecastError",
     "IntentParseError",
     "LockError",
     "MergeConfigError",
@@ -45,6 +48,7 @@ __all__ = [
     "PortInUseError",
     "RpcError",
     "SnmpError",
+    "TelemetryError",
     "TopologyError",
 ]
 
@@ -102,6 +106,19 @@ class ConfigValidationError(NetGPTError, ValueError):
         self.message = message
         self.path = path
         self.tag = tag
+
+
+class ForecastError(NetGPTError, ValueError):
+    """A forecaster cannot work with what it was given.
+
+    Raised for history it cannot use (too short, too many missing values, infinite values, wrong
+    shape), horizons beyond what a model was trained for, and missing or unreadable weights or
+    adapters. The message names the bad value and what to do.
+    """
+
+
+class TelemetryError(NetGPTError, ValueError):
+    """The telemetry asked for is not there (no rates stored for an interface, an empty store)."""
 
 
 class NetworkRuntimeError(NetGPTError, RuntimeError):

@@ -9,8 +9,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.optimize import nnls
 
+from netgpt.errors import TelemetryError
 from netgpt.inventory import Inventory
 from netgpt.sim_networks.topology import ACCESS_INTERFACE
 from netgpt.sim_networks.twin import Demand, DigitalTwin, TrafficMatrix
@@ -18,10 +20,12 @@ from netgpt.telemetry.base import RateSample
 
 __all__ = [
     "LinkUtilization",
+    "UtilizationSeries",
     "estimate_traffic_matrix",
     "latest_by_interface",
     "link_utilizations",
     "tomogravity_traffic_matrix",
+    "utilization_series",
 ]
 
 
@@ -143,3 +147,53 @@ def tomogravity_traffic_matrix(
     return TrafficMatrix(
         tuple(Demand(s, d, float(r)) for (s, d), r in zip(pairs, x, strict=True) if r > 1e-6)
     )
+
+
+@dataclass(frozen=True)
+class UtilizationSeries:
+    """Egress utilization of interfaces on a regular time grid (what forecasters read).
+
+    ``values[t, i]`` is the mean utilization of ``keys[i]`` over the step ending ``times[t]``
+    (epoch seconds); NaN where no rate was measured in that step.
+    """
+
+    keys: tuple[tuple[str, str], ...]
+    times: np.ndarray
+    values: np.ndarray
+    step_s: float
+
+
+def utilization_series(
+    frame: pd.DataFrame, keys: Iterable[tuple[str, str]], *, step_s: float | None = None
+) -> UtilizationSeries:
+    """Resample stored rate rows (``SqliteTelemetryStore.rates_frame``) onto a regular grid.
+
+    ``step_s`` defaults to the median polling interval. Raises :class:`TelemetryError` when a
+    key has no rows at all, naming it and the interfaces that do.
+    """
+    wanted = tuple(keys)
+    if frame.empty:
+        raise TelemetryError("the telemetry store holds no rates yet; run 'netgpt telemetry poll'")
+    present = set(zip(frame["device"], frame["interface"], strict=True))
+    for key in wanted:
+        if key not in present:
+            known = ", ".join(f"{d}:{i}" for d, i in sorted(present)[:8])
+            raise TelemetryError(
+                f"no stored rates for {key[0]}:{key[1]}; the store has {known}...")
+    if step_s is None:
+        step_s = float(np.median(frame["interval_s"])) if "interval_s" in frame else 1.0
+    if not step_s > 0:
+        raise TelemetryError(f"step_s={step_s} must be positive")
+    start = float(frame["time"].min())
+    end = float(frame["time"].max())
+    n = int(np.floor((end - start) / step_s)) + 1
+    times = start + step_s * np.arange(1, n + 1)
+    values = np.full((n, len(wanted)), np.nan)
+    for i, (device, interface) in enumerate(wanted):
+        rows = frame[(frame["device"] == device) & (frame["interface"] == interface)]
+        slot = np.minimum(((rows["time"].to_numpy() - start) // step_s).astype(int), n - 1)
+        sums = np.bincount(slot, weights=rows["out_utilization"].to_numpy(), minlength=n)
+        counts = np.bincount(slot, minlength=n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values[:, i] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+    return UtilizationSeries(wanted, times, values, float(step_s))
