@@ -286,6 +286,111 @@ def telemetry_poll(
 
 
 # ------------------------------------------------------------------------------------------
+# forecast (train / eval live in netgpt.forecast_cli; here: a link from the telemetry store)
+
+from netgpt.forecast_cli import forecast_app  # noqa: E402
+
+app.add_typer(forecast_app, name="forecast")
+
+LinkOpt = Annotated[
+    str | None,
+    typer.Option("--link", help="DEVICE:INTERFACE or A->B (the direction A sends)."),
+]
+HorizonOpt = Annotated[int, typer.Option(help="Steps ahead (one step = the polling interval).")]
+SiteOpt = Annotated[str | None, typer.Option(help="Use this site's LoRA adapter.")]
+Int8Opt = Annotated[bool, typer.Option("--int8", help="Dynamic int8 quantization.")]
+WeightsOpt = Annotated[Path | None, typer.Option(help="Forecaster weights (default: shipped).")]
+StoreOpt = Annotated[Path | None, typer.Option(help="Telemetry store (default: state dir).")]
+
+
+def _link_forecast(
+    link: str, horizon: int, site: str | None, int8: bool, weights: Path | None,
+    store: Path | None, inventory: Path | None, state_dir: Path | None,
+) -> Any:
+    from netgpt.edge_models.forecasting import load_forecaster
+    from netgpt.edge_models.link_forecast import forecast_link, resolve_link
+    from netgpt.telemetry.store import SqliteTelemetryStore
+
+    if horizon < 1:
+        raise typer.BadParameter(f"--horizon {horizon}: give at least 1 step")
+    links = _inventory(inventory, state_dir).links if "->" in link else []
+    label, device, interface = resolve_link(link, links)
+    path = store or (_state_dir(state_dir) / "telemetry.sqlite")
+    if not path.is_file():
+        raise typer.BadParameter(f"no telemetry store at {path}; run 'netgpt telemetry poll'")
+    db = SqliteTelemetryStore(path)
+    try:
+        forecaster = load_forecaster(weights, site=site, int8=int8)
+        return forecast_link(db, label, device, interface, forecaster, horizon=horizon)
+    finally:
+        db.close()
+
+
+@forecast_app.callback(invoke_without_command=True)
+@_friendly
+def forecast_main(
+    ctx: typer.Context,
+    link: LinkOpt = None,
+    horizon: HorizonOpt = 12,
+    threshold: Annotated[float, typer.Option(help="Utilization to give P(exceed) for.")] = 0.7,
+    site: SiteOpt = None,
+    int8: Int8Opt = False,
+    weights: WeightsOpt = None,
+    store: StoreOpt = None,
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Forecast a link's utilization from the telemetry store (--link), or train / eval."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if link is None:
+        console.print(ctx.get_help())
+        raise typer.Exit(0)
+    lf = _link_forecast(link, horizon, site, int8, weights, store, inventory, state_dir)
+    from rich.table import Table
+
+    f = lf.forecast
+    table = Table(title=f"{lf.label}: egress utilization, {f.method}, step {f.step_s:g} s")
+    for col in ("step", "q10", "median", "q90"):
+        table.add_column(col, justify="right")
+    low, mid, high = f.quantile(0.1)[0], f.median[0], f.quantile(0.9)[0]
+    for h in range(f.horizon):
+        table.add_row(str(h + 1), f"{low[h]:.1%}", f"{mid[h]:.1%}", f"{high[h]:.1%}")
+    console.print(table)
+    console.print(f"now {lf.history[-1]:.1%}; P(exceeds {threshold:.0%} within {f.horizon} "
+                  f"steps) = {lf.probability_above(threshold):.0%}")
+
+
+@forecast_app.command("plot")
+@_friendly
+def forecast_plot(
+    link: LinkOpt = None,
+    out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("netgpt-forecast.png"),
+    horizon: HorizonOpt = 12,
+    threshold: Annotated[
+        float | None, typer.Option(help="Draw this utilization as a dashed line.")
+    ] = None,
+    history: Annotated[int, typer.Option(help="Measured steps to show.")] = 288,
+    site: SiteOpt = None,
+    int8: Int8Opt = False,
+    weights: WeightsOpt = None,
+    store: StoreOpt = None,
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+) -> None:
+    """Write a PNG of a link's history, forecast and quantile band."""
+    from netgpt.edge_models.plot import plot_forecast
+
+    if link is None:
+        raise typer.BadParameter("give --link DEVICE:INTERFACE or --link A->B")
+    lf = _link_forecast(link, horizon, site, int8, weights, store, inventory, state_dir)
+    keep = slice(-history, None) if history > 0 else slice(None)
+    path = plot_forecast(out, lf.times[keep], lf.history[keep], lf.forecast,
+                         title=f"{lf.label}: egress utilization forecast", threshold=threshold)
+    console.print(f"wrote {path}")
+
+
+# ------------------------------------------------------------------------------------------
 # demo
 
 

@@ -132,6 +132,7 @@ class IntentWatcher:
         probability: float = 0.5,
         upper_level: float = 0.9,
         min_history: int = 24,
+        history_rows: int = 288,
     ) -> None:
         self.platform = platform
         self.actor = actor
@@ -140,6 +141,7 @@ class IntentWatcher:
         self.probability = probability
         self.upper_level = upper_level
         self.min_history = min_history
+        self.history_rows = history_rows  # the newest polls the forecaster is shown
 
     def predict(self, intent: Intent, twin: DigitalTwin) -> PredictedViolation | None:
         """The likeliest predicted crossing of one of the intent's ceilings, if any is likely."""
@@ -154,6 +156,7 @@ class IntentWatcher:
             links = scope if scope is not None else sorted(twin.topology.graph.to_directed().edges)
             keys = [(u, twin.topology.interface_to(u, v)) for u, v in links]
             times, history = telemetry.utilization_history(keys)
+            times, history = times[-self.history_rows:], history[-self.history_rows:]
             if len(times) < self.min_history:
                 continue
             forecast = self.forecaster.predict(

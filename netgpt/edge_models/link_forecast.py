@@ -1,0 +1,80 @@
+"""Forecast one link's egress utilization from the telemetry store (``netgpt forecast --link``).
+
+Reads the stored rates of the link's sending interface, puts them on a regular grid
+(:func:`~netgpt.telemetry.views.utilization_series`) and asks a forecaster for ``horizon`` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from netgpt.edge_models.base import Forecast, Forecaster
+from netgpt.errors import TelemetryError
+from netgpt.inventory import LinkEntry
+from netgpt.telemetry.store import SqliteTelemetryStore
+from netgpt.telemetry.views import utilization_series
+
+__all__ = ["LinkForecast", "forecast_link", "resolve_link"]
+
+
+def resolve_link(spec: str, links: Sequence[LinkEntry]) -> tuple[str, str, str]:
+    """``DEVICE:INTERFACE`` or ``A->B`` (the direction A sends) to (label, device, interface).
+
+    Raises :class:`TelemetryError` naming the spec and the accepted forms.
+    """
+    if "->" in spec:
+        a, _, b = (part.strip() for part in spec.partition("->"))
+        for lk in links:
+            if (lk.a, lk.b) == (a, b):
+                return f"{a}->{b}", a, lk.a_interface
+            if (lk.b, lk.a) == (a, b):
+                return f"{a}->{b}", a, lk.b_interface
+        known = ", ".join(f"{lk.a}->{lk.b}" for lk in links[:6])
+        raise TelemetryError(f"no link {spec!r} in the inventory; links look like {known}, ...")
+    device, sep, interface = spec.partition(":")
+    if not sep or not device or not interface:
+        raise TelemetryError(
+            f"link {spec!r} is neither DEVICE:INTERFACE (e.g. NYCMng:eth1) nor A->B "
+            "(e.g. CHINng->NYCMng)"
+        )
+    return spec, device, interface
+
+
+@dataclass(frozen=True)
+class LinkForecast:
+    """A link's measured history (regular grid) and its forecast."""
+
+    label: str
+    times: np.ndarray
+    history: np.ndarray
+    forecast: Forecast
+
+    def probability_above(self, threshold: float) -> float:
+        """P(utilization exceeds ``threshold`` within the horizon)."""
+        return float(self.forecast.probability_above(threshold)[0])
+
+
+def forecast_link(
+    store: SqliteTelemetryStore,
+    label: str,
+    device: str,
+    interface: str,
+    forecaster: Forecaster,
+    *,
+    horizon: int,
+    step_s: float | None = None,
+) -> LinkForecast:
+    """Forecast ``device``'s egress utilization on ``interface`` from the stored rates."""
+    frame = store.rates_frame(device=device, interface=interface)
+    if frame.empty:
+        raise TelemetryError(
+            f"no stored rates for {device}:{interface}; run 'netgpt telemetry poll' first "
+            "(or check the device and interface names)"
+        )
+    series = utilization_series(frame, [(device, interface)], step_s=step_s)
+    forecast = forecaster.predict(series.values, horizon, step_s=series.step_s,
+                                  series=[label], last_time=float(series.times[-1]))
+    return LinkForecast(label, series.times, series.values[:, 0], forecast)

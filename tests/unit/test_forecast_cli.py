@@ -1,0 +1,80 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from netgpt.edge_models.forecasting import load_forecaster, score_file
+from netgpt.edge_models.gpt_forecaster import GPTForecaster, GPTForecasterConfig
+from netgpt.errors import ForecastError
+from netgpt.forecast_cli import forecast_app
+
+pytestmark = pytest.mark.unit
+
+runner = CliRunner()
+TINY = GPTForecasterConfig(
+    n_layer=1, n_embd=16, n_head=2, n_bins=64, recent_len=24, season_len=16, max_horizon=12,
+    loss_positions=4, min_length=8,
+)  # fmt: skip
+METHODS = {"forecaster", "forecaster_adapted", "last", "seasonal_day", "moving_average", "ridge"}
+
+
+@pytest.fixture
+def weights(tmp_path):
+    torch.manual_seed(0)
+    return GPTForecaster(TINY).save(tmp_path / "weights")
+
+
+@pytest.fixture
+def datafile(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 700
+    t = 1.1e9 + 300.0 * np.arange(n)
+    day = 1 + 0.3 * np.sin(2 * np.pi * np.arange(n) / 288)
+    x = np.c_[100 * day, 40 * day] * (1 + 0.05 * rng.standard_normal((n, 2)))
+    x[50:53, 0] = np.nan
+    path = tmp_path / "links.npz"
+    np.savez(path, X=x, t=t, names=np.array(["r1_r2", "r2_r1"]))
+    return path
+
+
+@pytest.mark.parametrize("args", [[], ["train"], ["eval"]])
+def test_help(args):
+    got = runner.invoke(forecast_app, [*args, "--help"])
+    assert got.exit_code == 0, got.output
+
+
+def test_eval_scores_any_file_and_writes_the_benchmark_layout(weights, datafile, tmp_path):
+    out = tmp_path / "scores.json"
+    got = runner.invoke(
+        forecast_app,
+        ["eval", "--data", str(datafile), "--weights", str(weights), "--json", str(out),
+         "--stride", "5"],
+    )  # fmt: skip
+    assert got.exit_code == 0, got.output
+    payload = json.loads(out.read_text())
+    assert list(payload) == ["links"]
+    assert set(payload["links"]) == {"h1", "h12"}
+    assert set(payload["links"]["h12"]) == METHODS
+    assert set(payload["links"]["h1"]["ridge"]) == {"mae", "rmse", "nmae"}
+    assert "equals the global model" in " ".join(got.output.split())
+
+
+def test_eval_of_a_missing_file_is_one_clear_line(tmp_path):
+    got = runner.invoke(forecast_app, ["eval", "--data", str(tmp_path / "nope.npz")])
+    assert got.exit_code == 2
+    assert "no such data file" in got.output
+
+
+def test_score_file_with_int8_and_chosen_methods(weights, datafile):
+    scores = score_file(
+        datafile, weights_dir=weights, methods=("forecaster", "last"), int8=True, stride=10
+    )
+    assert set(scores.metrics()["h1"]) == {"forecaster", "last"}
+    assert scores.methods["forecaster"].method == "forecaster_int8"
+
+
+def test_load_forecaster_needs_weights(tmp_path):
+    with pytest.raises(ForecastError, match="netgpt forecast train"):
+        load_forecaster(tmp_path)
