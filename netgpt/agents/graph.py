@@ -163,9 +163,12 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             "reason": reason,
             "verdicts": [_verdict_dict(v) for v in verdicts],
         }
-        if "intent" in state and intent_of(state).state is not LifecycleState.VIOLATED:
+        # a failed re-plan leaves a deployed, fulfilled or violated intent as it was (the
+        # watcher escalates); only a new intent fails
+        current = intent_of(state) if "intent" in state else None
+        if (current is not None and current.state is not LifecycleState.VIOLATED
+                and current.can_move_to(LifecycleState.FAILED)):
             update["intent"] = moved(state, LifecycleState.FAILED, reason)
-        # a failed re-plan leaves a violated intent violated: the watcher escalates it
         record(state, step, outcome, reason=reason, verdicts=[str(v) for v in verdicts])
         return update
 

@@ -143,7 +143,12 @@ class IntentWatcher:
         self.min_history = min_history
         self.history_rows = history_rows  # the newest polls the forecaster is shown
 
-    def predict(self, intent: Intent, twin: DigitalTwin) -> PredictedViolation | None:
+    def predict(
+        self,
+        intent: Intent,
+        twin: DigitalTwin,
+        rates: Mapping[tuple[str, str], RateSample] | None = None,
+    ) -> PredictedViolation | None:
         """The likeliest predicted crossing of one of the intent's ceilings, if any is likely."""
         telemetry = self.platform.telemetry
         if self.forecaster is None or telemetry is None:
@@ -166,7 +171,11 @@ class IntentWatcher:
             peaks = forecast.quantile(self.upper_level).max(axis=1)
             k = int(np.argmax(odds))
             if odds[k] >= self.probability and (found is None or odds[k] > found.probability):
-                now = float(history[-1, k]) if np.isfinite(history[-1, k]) else 0.0
+                measured = rates.get(keys[k]) if rates is not None else None
+                if measured is not None:  # the same measurement the traffic estimate uses
+                    now = measured.out_utilization
+                else:
+                    now = float(history[-1, k]) if np.isfinite(history[-1, k]) else 0.0
                 found = PredictedViolation(i, links[k], float(odds[k]), now, float(peaks[k]),
                                            self.horizon, telemetry.interval_s)
         return found
@@ -244,7 +253,7 @@ class IntentWatcher:
             if not failed:
                 if intent.state is not LifecycleState.FULFILLED:
                     intent = intent.moved_to(LifecycleState.FULFILLED, "every expectation holds")
-                hit = self.predict(intent, twin)
+                hit = self.predict(intent, twin, rates)
                 if hit is not None:
                     report = _with_prediction(report, hit)
                 p.store.save(intent.with_report(report))

@@ -371,6 +371,10 @@ class Intent(BaseModel):
     report: FulfilmentReport | None = None
     created_at: datetime = Field(default_factory=_now)
 
+    def can_move_to(self, state: LifecycleState) -> bool:
+        """Whether the lifecycle allows going from the current state to ``state``."""
+        return state in _TRANSITIONS[self.state]
+
     def moved_to(self, state: LifecycleState, reason: str = "") -> Intent:
         """A copy in ``state``; :class:`ConfigError` if the lifecycle does not allow it."""
         if state not in _TRANSITIONS[self.state]:
