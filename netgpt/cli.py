@@ -6,13 +6,11 @@ Every error the project raises is shown as one clear line (exit code 2), never a
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import socket
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -20,6 +18,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from netgpt.cli_errors import friendly
 from netgpt.errors import NetGPTError
 from netgpt.inventory import Inventory, default_state_dir
 
@@ -35,9 +34,7 @@ app.add_typer(net_app, name="net")
 app.add_typer(telemetry_app, name="telemetry")
 
 console = Console()
-err_console = Console(stderr=True)
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 StateDir = Annotated[
     Path | None,
@@ -51,22 +48,6 @@ InventoryOpt = Annotated[
     Path | None,
     typer.Option("--inventory", "-i", help="Inventory YAML [default: STATE_DIR/inventory.yaml]."),
 ]
-
-
-def _friendly(func: F) -> F:
-    """Turn project errors into one line on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NetGPTError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _state_dir(value: Path | None) -> Path:
@@ -83,7 +64,7 @@ def _inventory(inventory: Path | None, state_dir: Path | None) -> Inventory:
 
 
 @net_app.command("up")
-@_friendly
+@friendly
 def net_up(
     topo: Annotated[
         str,
@@ -135,7 +116,7 @@ def net_up(
 
 
 @net_app.command("down")
-@_friendly
+@friendly
 def net_down(state_dir: StateDir = None) -> None:
     """Stop the network started from STATE_DIR (only its own process, by PID)."""
     from netgpt.sim_networks.runtime import stop_background
@@ -149,7 +130,7 @@ def net_down(state_dir: StateDir = None) -> None:
 
 
 @net_app.command("status")
-@_friendly
+@friendly
 def net_status(state_dir: StateDir = None) -> None:
     """Show whether the network runs and whether each device answers NETCONF and SNMP."""
     from netgpt.sim_networks.runtime import network_status
@@ -197,7 +178,7 @@ def net_status(state_dir: StateDir = None) -> None:
 
 
 @telemetry_app.command("watch")
-@_friendly
+@friendly
 def telemetry_watch(
     inventory: InventoryOpt = None,
     state_dir: StateDir = None,
@@ -246,7 +227,7 @@ def telemetry_watch(
 
 
 @telemetry_app.command("poll")
-@_friendly
+@friendly
 def telemetry_poll(
     inventory: InventoryOpt = None,
     state_dir: StateDir = None,
@@ -327,7 +308,7 @@ def _link_forecast(
 
 
 @forecast_app.callback(invoke_without_command=True)
-@_friendly
+@friendly
 def forecast_main(
     ctx: typer.Context,
     link: LinkOpt = None,
@@ -362,7 +343,7 @@ def forecast_main(
 
 
 @forecast_app.command("plot")
-@_friendly
+@friendly
 def forecast_plot(
     link: LinkOpt = None,
     out: Annotated[Path, typer.Option(help="PNG to write.")] = Path("netgpt-forecast.png"),
@@ -448,7 +429,7 @@ def _show_run(run: Any) -> None:
 
 
 @app.command("intent")
-@_friendly
+@friendly
 def intent(
     words: Annotated[list[str], typer.Argument(help="The intent in words, or 'parse TEXT'.")],
     dry_run: Annotated[
@@ -512,7 +493,7 @@ def _decide(
 
 
 @app.command("approve")
-@_friendly
+@friendly
 def approve(
     intent_id: str,
     actor: ActorOpt = "approver",
@@ -524,7 +505,7 @@ def approve(
 
 
 @app.command("reject")
-@_friendly
+@friendly
 def reject(
     intent_id: str,
     actor: ActorOpt = "approver",
@@ -536,7 +517,7 @@ def reject(
 
 
 @intents_app.command("list")
-@_friendly
+@friendly
 def intents_list(inventory: InventoryOpt = None, state_dir: StateDir = None) -> None:
     """Every intent with its lifecycle state."""
     platform = _platform(inventory, state_dir)
@@ -552,7 +533,7 @@ def intents_list(inventory: InventoryOpt = None, state_dir: StateDir = None) -> 
 
 
 @intents_app.command("show")
-@_friendly
+@friendly
 def intents_show(
     intent_id: str, inventory: InventoryOpt = None, state_dir: StateDir = None
 ) -> None:
@@ -565,7 +546,7 @@ def intents_show(
 
 
 @intents_app.command("recover")
-@_friendly
+@friendly
 def intents_recover(
     run_id: Annotated[
         str | None, typer.Argument(help="The run to continue; none: list them.")
@@ -586,7 +567,7 @@ def intents_recover(
 
 
 @intents_app.command("withdraw")
-@_friendly
+@friendly
 def intents_withdraw(
     intent_id: str,
     actor: ActorOpt = "operator",
@@ -603,7 +584,7 @@ def intents_withdraw(
 
 
 @app.command("audit")
-@_friendly
+@friendly
 def audit(
     intent_id: Annotated[str | None, typer.Argument(help="Only this intent's records.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain.")] = False,
@@ -631,7 +612,7 @@ def audit(
 
 
 @app.command("demo")
-@_friendly
+@friendly
 def demo(
     plot: Annotated[Path, typer.Option(help="Where to write the PNG of link utilization.")] = Path(
         "netgpt-demo-utilization.png"

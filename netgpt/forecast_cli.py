@@ -7,18 +7,16 @@ shown as one line (exit code 2).
 
 from __future__ import annotations
 
-import functools
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from netgpt.errors import NetGPTError
+from netgpt.cli_errors import friendly
 
 __all__ = ["forecast_app", "print_scores"]
 
@@ -28,24 +26,6 @@ forecast_app = typer.Typer(
 )
 
 console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _friendly(func: F) -> F:
-    """Project errors become one line on stderr and exit code 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except NetGPTError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _fmt(value: float) -> str:
@@ -78,7 +58,7 @@ def print_scores(scores: Any, out: Console | None = None) -> None:
 
 
 @forecast_app.command("train")
-@_friendly
+@friendly
 def train(
     out: Annotated[
         Path | None,
@@ -150,7 +130,7 @@ def train(
 
 
 @forecast_app.command("eval")
-@_friendly
+@friendly
 def eval_file(
     data: Annotated[
         Path, typer.Option("--data", help="An .npz with X (time x series) or x, and t.")
