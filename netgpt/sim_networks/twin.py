@@ -67,7 +67,13 @@ import numpy.typing as npt
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from netgpt.device_config import AclAction, DeviceConfig, InterfaceConfig, IPProtocol
+from netgpt.device_config import (
+    AclAction,
+    DeviceConfig,
+    InterfaceConfig,
+    IPProtocol,
+    PortRange,
+)
 from netgpt.errors import ConfigError
 from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology, _finish
 
@@ -646,30 +652,43 @@ class _NetworkIndex:
             self.source_address.append(max(first, 0))
 
 
+def _compiled_match(
+    acl: str,
+    name: str,
+    drops: bool,
+    protocol: IPProtocol,
+    source_prefix: str,
+    destination_prefix: str,
+    source_ports: PortRange | None,
+    destination_ports: PortRange | None,
+) -> _Rule:
+    """One match (an ACL rule, or a class policer's match) compiled to integers."""
+    src = ipaddress.IPv4Network(source_prefix)
+    dst = ipaddress.IPv4Network(destination_prefix)
+    proto = protocol.number
+    return _Rule(
+        acl=acl,
+        name=name,
+        drops=drops,
+        protocol=_ANY_PROTOCOL if proto is None else proto,
+        src_net=int(src.network_address),
+        src_mask=_mask(src.prefixlen),
+        dst_net=int(dst.network_address),
+        dst_mask=_mask(dst.prefixlen),
+        src_ports=(source_ports.lower, source_ports.upper) if source_ports else None,
+        dst_ports=(destination_ports.lower, destination_ports.upper) if destination_ports else None,
+    )
+
+
 def _compile_acl_rules(config: DeviceConfig, names: tuple[str, ...], at: datetime) -> _Program:
     rules: list[_Rule] = []
     for name in names:
         for r in config.acl(name).rules:
             if not r.active_at(at):
                 continue
-            src = ipaddress.IPv4Network(r.source_prefix)
-            dst = ipaddress.IPv4Network(r.destination_prefix)
-            proto = r.protocol.number
-            rules.append(_Rule(
-                acl=name,
-                name=r.name,
-                drops=r.action is not AclAction.ACCEPT,
-                protocol=_ANY_PROTOCOL if proto is None else proto,
-                src_net=int(src.network_address),
-                src_mask=_mask(src.prefixlen),
-                dst_net=int(dst.network_address),
-                dst_mask=_mask(dst.prefixlen),
-                src_ports=(r.source_ports.lower, r.source_ports.upper) if r.source_ports else None,
-                dst_ports=(
-                    (r.destination_ports.lower, r.destination_ports.upper)
-                    if r.destination_ports else None
-                ),
-            ))
+            rules.append(_compiled_match(
+                name, r.name, r.action is not AclAction.ACCEPT, r.protocol, r.source_prefix,
+                r.destination_prefix, r.source_ports, r.destination_ports))
     return tuple(rules)
 
 
@@ -816,23 +835,18 @@ class _ForwardingState:
             i_cfg = itf[node].get(name)
             if i_cfg is None:
                 return ()
-            out = []
+            out: list[tuple[_Rule, int]] = []
             for c in i_cfg.class_policers:
                 if c.direction != direction.value:
                     continue
                 pid = len(self.policers)
                 self.policers.append(_Policer(ix.nodes[node], name, direction, c.rate_mbps,
                                               c.name))
-                for m in c.matches:
-                    src = ipaddress.IPv4Network(m.source_prefix)
-                    dst = ipaddress.IPv4Network(m.destination_prefix)
-                    proto = m.protocol.number
-                    ports = m.destination_ports
-                    out.append((_Rule(c.name, c.name, False,
-                                      _ANY_PROTOCOL if proto is None else proto,
-                                      int(src.network_address), _mask(src.prefixlen),
-                                      int(dst.network_address), _mask(dst.prefixlen), None,
-                                      (ports.lower, ports.upper) if ports else None), pid))
+                out.extend(
+                    (_compiled_match(c.name, c.name, False, m.protocol, m.source_prefix,
+                                     m.destination_prefix, None, m.destination_ports), pid)
+                    for m in c.matches
+                )
             return tuple(out)
 
         self.egress_classes = [classes(int(ix.eu[e]), ix.if_u[e], Direction.EGRESS)
