@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from peft import LoraConfig, PeftModel, get_peft_model
 
 from netgpt.edge_models.base import (
@@ -129,14 +130,16 @@ def _attach(forecaster: GPTForecaster, site: str, settings: AdapterSettings) -> 
     if forecaster.int8:
         raise ForecastError("adapters attach to the fp32 model; quantize after loading them")
     net = _peft(forecaster)
-    if net is None:
-        peft_net = get_peft_model(forecaster.net, settings.lora_config(), adapter_name=site)
-        forecaster.net = peft_net
-        net = peft_net
-    else:
-        if site in net.peft_config:
-            net.delete_adapter(site)
-        net.add_adapter(site, settings.lora_config())
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(settings.seed)  # LoRA's A matrices start random: seed them
+        if net is None:
+            peft_net = get_peft_model(forecaster.net, settings.lora_config(), adapter_name=site)
+            forecaster.net = peft_net
+            net = peft_net
+        else:
+            if site in net.peft_config:
+                net.delete_adapter(site)
+            net.add_adapter(site, settings.lora_config())
     net.set_adapter(site)
     forecaster.adapter = site
     return net

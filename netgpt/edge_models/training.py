@@ -203,7 +203,7 @@ def train_default_model(
             "first_time": float(seg.times[0]),
         }
     run_settings = TrainingSettings(**{**asdict(settings), "seed": seed})
-    forecaster = GPTForecaster(config).to(device)
+    forecaster = GPTForecaster(config, seed=seed).to(device)
     say(f"global model: {forecaster.parameter_count():,} parameters, {run_settings.steps} steps")
 
     def tick(step: int, loss: float) -> None:

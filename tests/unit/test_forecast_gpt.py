@@ -80,10 +80,17 @@ def test_training_lowers_the_loss():
 def test_training_is_reproducible_with_a_seed():
     states = []
     for _ in range(2):
-        f = GPTForecaster(TINY)
+        torch.rand(7)  # whatever the global random state, the seed decides
+        f = GPTForecaster(TINY, seed=3)
         f.train_on([TrainingPanel("s", traffic())], TrainingSettings(steps=3, batch_size=8))
-        states.append(f.global_state_dict())
+        settings = AdapterSettings(rank=2, steps=2, batch_size=8)
+        train_adapter(f, "site", [TrainingPanel("s", traffic(seed=1))], settings)
+        states.append({k: v.clone() for k, v in f.net.state_dict().items()})
+    assert states[0].keys() == states[1].keys()
+    assert any("lora_A" in k for k in states[0])
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    other = GPTForecaster(TINY, seed=4).global_state_dict()
+    assert not torch.equal(other["gpt.wte.weight"], GPTForecaster(TINY, seed=3).net.gpt.wte.weight)
 
 
 def test_forecast_shape_and_ordered_quantiles(trained):
