@@ -611,6 +611,80 @@ def audit(
         log.close()
 
 
+@app.command("serve")
+@friendly
+def serve(
+    inventory: Annotated[
+        Path | None,
+        typer.Option("--inventory", "-i",
+                     help="Serve over this inventory's network instead of an embedded one."),
+    ] = None,
+    topo: Annotated[
+        str, typer.Option("--topo", "-t", help="The embedded network to start (no --inventory).")
+    ] = "abilene",
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port of the API and console.")] = 8080,
+    tokens: Annotated[
+        Path | None,
+        typer.Option(help="API token file [default: $NETGPT_API_TOKENS or "
+                     "STATE_DIR/api-tokens.json, created with one user per role]."),
+    ] = None,
+    watch_interval: Annotated[
+        float, typer.Option(help="Seconds between closed-loop passes (0: off).")
+    ] = 10.0,
+    state_dir: StateDir = None,
+) -> None:
+    """Serve the REST API, the web console and /metrics (Ctrl-C stops).
+
+    By default over an embedded network started here (no root); with --inventory over that
+    network.
+    """
+    import socket as _socket
+    import time as _time
+
+    from netgpt.api.server import check_bind_host, serving
+    from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
+    from netgpt.sim_networks.topology import build_topology
+    from netgpt.sim_networks.traffic import traffic_model
+
+    if not 1 <= port <= 65535:
+        raise typer.BadParameter(f"port {port} is not between 1 and 65535", param_hint="--port")
+    if watch_interval < 0:
+        raise typer.BadParameter(f"{watch_interval} is negative; 0 turns the loop off",
+                                 param_hint="--watch-interval")
+    check_bind_host(host)
+    sd = _state_dir(state_dir)
+    network = None
+    if inventory is not None:
+        inv = Inventory.load(inventory)
+        topology = None
+    else:
+        topology = build_topology(topo)
+        n = len(topology.devices)
+        network = EmbeddedNetwork(
+            topology, sd / "serve-network",
+            traffic=traffic_model("diurnal", topology),
+            netconf_port_base=free_port_base(n, start=24000),
+            snmp_port_base=free_port_base(n, start=26000, kind=_socket.SOCK_DGRAM),
+        )
+        inv = network.start()
+        console.print(f"embedded network {topology.name} up: {n} devices on 127.0.0.1")
+    try:
+        with serving(inv, sd, topology=topology, host=host, port=port, tokens_file=tokens,
+                     watch_interval_s=watch_interval,
+                     say=lambda m: console.print(escape(m), highlight=False)) as running:
+            console.print(f"NetGPT API and console on {running.server.url}  (OpenAPI: "
+                          f"{running.server.url}/docs, metrics: {running.server.url}/metrics)")
+            try:
+                while True:
+                    _time.sleep(1)
+            except KeyboardInterrupt:
+                console.print("stopping")
+    finally:
+        if network is not None:
+            network.stop()
+
+
 @app.command("demo")
 @friendly
 def demo(

@@ -48,7 +48,7 @@ from netgpt.tools.applier import apply_changes
 from netgpt.tools.base import ApplyResult
 from netgpt.tools.netconf import NetconfDriver, netconf_drivers
 
-__all__ = ["BackgroundTelemetry", "IntentPlatform", "RunResult"]
+__all__ = ["BackgroundTelemetry", "IntentPlatform", "PendingApproval", "RunResult"]
 
 # kinds whose compilation or verification needs the current traffic
 _TRAFFIC_KINDS = frozenset({"utilization_ceiling", "bandwidth", "latency"})
@@ -170,6 +170,17 @@ class RunResult:
         if self.waiting_for_approval is not None:
             return "awaiting_approval"
         return str(self.state.get("outcome", "unknown"))
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A run stopped for a person: the submitter may not approve it (four eyes)."""
+
+    run_id: str
+    text: str
+    submitter: str
+    why: str
+    diffs: dict[str, str]
 
 
 class IntentPlatform:
@@ -436,9 +447,34 @@ class IntentPlatform:
             )
         if decision == "approve" and self.store.get(run_id).state is LifecycleState.WITHDRAWN:
             raise ConfigError(f"intent {run_id!r} was withdrawn; it cannot be approved any more")
+        submitter = str(snapshot.values.get("actor", ""))
+        if decision == "approve" and submitter and by == submitter:
+            raise ConfigError(
+                f"{by!r} submitted intent {run_id!r} and cannot also approve it (four eyes: "
+                "another approver must); rejecting it is allowed"
+            )
         started = time.perf_counter()
         out = self.graph.invoke(Command(resume={"decision": decision, "by": by}), config)
         return self._finish(run_id, started, out)
+
+    def pending_approvals(self) -> list[PendingApproval]:
+        """Runs waiting for a person, oldest first, with who asked, why, and each device's diff."""
+        out = []
+        for intent in self.store.intents([LifecycleState.AWAITING_APPROVAL]):
+            snapshot = self.graph.get_state({"configurable": {"thread_id": intent.id}})
+            if "approve" not in (snapshot.next or ()):
+                continue
+            values = snapshot.values
+            out.append(
+                PendingApproval(
+                    run_id=intent.id,
+                    text=str(values.get("text", intent.text)),
+                    submitter=str(values.get("actor", intent.owner)),
+                    why=str(values.get("needs_approval", "")),
+                    diffs={d: str(c["diff"]) for d, c in values["plan"]["changes"].items()},
+                )
+            )
+        return out
 
     def replan(
         self,

@@ -607,7 +607,7 @@ def _bandwidth(
 def _excess(
     e: UtilizationCeilingExpectation, twin: DigitalTwin, traffic: TrafficMatrix, limit: float
 ) -> tuple[float, list[tuple[float, tuple[str, str]]]]:
-    """Total utilization over ``limit`` in the ceiling's scope, and the links over it, worst first."""
+    """Total utilization over ``limit`` in scope, and the links over it, worst first."""
     report = twin.evaluate(traffic)
     scope = scoped_links(e, twin)
     keys = list(report.links) if scope is None else scope
