@@ -273,6 +273,10 @@ from netgpt.forecast_cli import forecast_app  # noqa: E402
 
 app.add_typer(forecast_app, name="forecast")
 
+from netgpt.llm_cli import llm_app  # noqa: E402
+
+app.add_typer(llm_app, name="llm")
+
 LinkOpt = Annotated[
     str | None,
     typer.Option("--link", help="DEVICE:INTERFACE or A->B (the direction A sends)."),

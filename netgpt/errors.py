@@ -14,6 +14,13 @@ Each message names the bad value and says what to do.
     ├── ConfigValidationError (ValueError)   a device config that does not fit the model
     ├── ForecastError (ValueError)           history a forecaster cannot use, missing weights
     ├── TelemetryError (ValueError)          stored telemetry that cannot answer the question
+    ├── LLMError                             a language model gave no usable answer
+    │   ├── LLMUnavailableError (ConnectionError)   server down or refusing, model files missing
+    │   ├── LLMTimeoutError (TimeoutError)          no answer in time
+    │   ├── LLMRequestError                         the server refused the request (HTTP error)
+    │   ├── LLMOutputError (ValueError)             not JSON, or not fitting the schema / names
+    │   └── LLMServerError (RuntimeError)           the vLLM environment/server could not be
+    │                                               created, started or stopped
     ├── NetworkRuntimeError (RuntimeError)   the emulated network could not start / is not running
     │   └── PortInUseError (OSError)         a port the runtime wanted is taken
     └── DeviceError                          talking to a device failed
@@ -41,6 +48,12 @@ __all__ = [
     "DeviceTimeoutError",
     "ForecastError",
     "IntentParseError",
+    "LLMError",
+    "LLMOutputError",
+    "LLMRequestError",
+    "LLMServerError",
+    "LLMTimeoutError",
+    "LLMUnavailableError",
     "LockError",
     "MergeConfigError",
     "NetGPTError",
@@ -119,6 +132,53 @@ class ForecastError(NetGPTError, ValueError):
 
 class TelemetryError(NetGPTError, ValueError):
     """The telemetry asked for is not there (no rates stored for an interface, an empty store)."""
+
+
+class LLMError(NetGPTError):
+    """A language model gave no usable answer. ``backend`` names the backend that was asked.
+
+    Callers treat every subclass the same way: the model's proposal is missing, so fall back to
+    asking the operator (or the controlled-language parser); nothing has been applied.
+    """
+
+    def __init__(self, message: str, *, backend: str = "") -> None:
+        super().__init__(f"{backend}: {message}" if backend else message)
+        self.message = message
+        self.backend = backend
+
+
+class LLMUnavailableError(LLMError, ConnectionError):
+    """The model cannot be reached: server down or refusing connections, model files missing."""
+
+
+class LLMTimeoutError(LLMError, TimeoutError):
+    """The model did not answer within the timeout."""
+
+
+class LLMRequestError(LLMError):
+    """The server refused the request (an HTTP error status); ``status`` holds it."""
+
+    def __init__(self, message: str, *, backend: str = "", status: int = 0) -> None:
+        super().__init__(message, backend=backend)
+        self.status = status
+
+
+class LLMOutputError(LLMError, ValueError):
+    """The model answered, but not usably: not JSON, not fitting the schema, unknown names.
+
+    ``output`` holds the model's last raw answer, ``attempts`` how many answers were tried.
+    """
+
+    def __init__(
+        self, message: str, *, backend: str = "", output: str = "", attempts: int = 1
+    ) -> None:
+        super().__init__(message, backend=backend)
+        self.output = output
+        self.attempts = attempts
+
+
+class LLMServerError(LLMError, RuntimeError):
+    """The vLLM environment or server could not be created, started or stopped."""
 
 
 class NetworkRuntimeError(NetGPTError, RuntimeError):

@@ -12,6 +12,14 @@ its start). The run resumes from its SQLite checkpoint, in this process or a lat
 ``Command(resume={"decision": "approve"|"reject", "by": NAME})``. The collaborators (parser,
 compiler, twin verification, policies, device access) come in through :class:`AgentContext`, so
 the graph holds no I/O of its own and tests can point it at any network.
+
+A language model takes part in two places, only when one is configured (``AgentContext.draft``
+and ``explain``): text the parser could not place (reason ``unplaced`` or ``incomplete``; never a
+refusal on policy grounds) is read into a formal intent by the model, which then goes through
+the same checks as a parsed one; and a refusal or rollback gets the model's plain-language
+explanation next to the system's own reason. ``intent_source`` (state and audit) says which
+stage produced the intent. The graph has one plan per intent (the compiler's), so there is no
+choice between plans for a model to make here.
 """
 
 from __future__ import annotations
@@ -29,12 +37,17 @@ from langgraph.types import interrupt
 from netgpt.agents.audit import AuditLog
 from netgpt.agents.store import IntentStore
 from netgpt.device_config import DeviceConfig
-from netgpt.errors import NetGPTError
+from netgpt.errors import IntentParseError, NetGPTError
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
 from netgpt.tools.base import ApplyResult, config_diff
 
-__all__ = ["AgentContext", "IntentRunState", "Outcome", "build_intent_graph"]
+__all__ = ["MODEL_PARSE_REASONS", "AgentContext", "IntentRunState", "Outcome", "build_intent_graph"]
+
+# parser failures a language model may try to resolve: words it could not place, a requirement
+# with a part missing. Refusals (instructions to the system), contradictions, out-of-range values
+# and unknown names stay refusals.
+MODEL_PARSE_REASONS = frozenset({"unplaced", "incomplete"})
 
 Outcome = Literal["refused", "conflict", "failed", "dry_run", "rejected", "deployed", "rolled_back"]
 
@@ -56,6 +69,8 @@ class IntentRunState(TypedDict, total=False):
     outcome: Outcome
     reason: str
     timings: Annotated[list[tuple[str, float]], operator.add]
+    intent_source: dict[str, Any]  # {"stage": "parser"} or {"stage": "model", "backend": ...}
+    explanation: str  # a language model's words on a refusal or rollback (next to ``reason``)
 
 
 @dataclass
@@ -68,6 +83,10 @@ class AgentContext:
     ``policy(intent, change_set, configs)`` -> verdicts; ``approval(intent, change_set, configs)``
     -> why a human must approve, or None; ``apply(change_set, intent)`` -> (ApplyResult, the live
     fulfilment report) (all or nothing, confirmed commit, live verification inside).
+
+    Optional, set when a language model is configured: ``draft(text, actor)`` -> (Intent, how it
+    was read: backend, model, confidence...) for text the parser could not place (raises
+    NetGPTError when the model cannot either); ``explain(what)`` -> (explanation, backend).
     """
 
     parse: Callable[[str, str], Intent]
@@ -83,6 +102,8 @@ class AgentContext:
     apply: Callable[[ChangeSet, Intent], tuple[ApplyResult, FulfilmentReport | None]]
     store: IntentStore
     audit: AuditLog
+    draft: Callable[[str, str], tuple[Intent, dict[str, Any]]] | None = None
+    explain: Callable[[str], tuple[str, str]] | None = None
 
 
 def _verdict_dict(v: Verdict) -> dict[str, Any]:
@@ -163,13 +184,23 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             "reason": reason,
             "verdicts": [_verdict_dict(v) for v in verdicts],
         }
+        explained: dict[str, Any] = {}
+        if ctx.explain is not None and outcome in ("refused", "conflict", "failed", "rolled_back"):
+            # a model's words next to the system's reason, never instead of it
+            try:
+                text, backend = ctx.explain(f"{outcome} at step {step}: {reason}")
+                update["explanation"] = text
+                explained = {"explanation": text, "explained_by": backend}
+            except NetGPTError as exc:
+                explained = {"explanation_error": str(exc)}
         # a failed re-plan leaves a deployed, fulfilled or violated intent as it was (the
         # watcher escalates); only a new intent fails
         current = intent_of(state) if "intent" in state else None
         if (current is not None and current.state is not LifecycleState.VIOLATED
                 and current.can_move_to(LifecycleState.FAILED)):
             update["intent"] = moved(state, LifecycleState.FAILED, reason)
-        record(state, step, outcome, reason=reason, verdicts=[str(v) for v in verdicts])
+        record(state, step, outcome, reason=reason, verdicts=[str(v) for v in verdicts],
+               **explained)
         return update
 
     def parse(state: IntentRunState) -> IntentRunState:
@@ -177,8 +208,21 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         if "intent" in state:  # a re-plan of a known intent (closed loop): nothing to parse
             record(state, "replan", "ok", why=state.get("reason", ""))
             return {"reason": "", "timings": [("parse", time.perf_counter() - t0)]}
+        actor = state.get("actor", "operator")
+        source: dict[str, Any] = {"stage": "parser"}
         try:
-            intent = ctx.parse(state["text"], state.get("actor", "operator"))
+            try:
+                intent = ctx.parse(state["text"], actor)
+            except IntentParseError as exc:
+                if ctx.draft is None or exc.reason not in MODEL_PARSE_REASONS:
+                    raise
+                try:
+                    intent, how = ctx.draft(state["text"], actor)
+                except NetGPTError as model_exc:
+                    raise NetGPTError(
+                        f"{exc} (the language model could not read it either: {model_exc})"
+                    ) from model_exc
+                source = {"stage": "model", **how, "parser_said": str(exc)}
         except NetGPTError as exc:
             verdict = Verdict(False, VerdictSource.PARSER, "parse", str(exc))
             return {
@@ -187,19 +231,16 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             }
         intent = intent.model_copy(update={"id": state["run_id"], "text": state["text"]})
         ctx.store.save(intent)
-        record(state, "parse", "ok", intent=intent.model_dump(mode="json"))
+        record(state, "parse", "ok", intent=intent.model_dump(mode="json"), source=source)
+        if source["stage"] == "model":
+            evidence = (f"read by the {source.get('backend')} model as "
+                        f"{', '.join(intent.kinds)} (a proposal: the checks below judge it)")
+        else:
+            evidence = f"understood as {', '.join(intent.kinds)}"
         return {
             "intent": intent.model_dump(mode="json"),
-            "verdicts": [
-                _verdict_dict(
-                    Verdict(
-                        True,
-                        VerdictSource.PARSER,
-                        "parse",
-                        f"understood as {', '.join(intent.kinds)}",
-                    )
-                )
-            ],
+            "intent_source": source,
+            "verdicts": [_verdict_dict(Verdict(True, VerdictSource.PARSER, "parse", evidence))],
             "timings": [("parse", time.perf_counter() - t0)],
         }
 

@@ -4,6 +4,13 @@
 the state directory, and builds the :class:`~netgpt.agents.graph.AgentContext` from the parser,
 the compiler, the twin, the policies and the tools. ``submit`` runs an intent; ``resume``
 answers a pending approval (also from another process, after a restart).
+
+``llm`` picks the language model (a backend name for
+:func:`~netgpt.cloud_models.registry.llm_from_config`, an instance, or ``None``:
+``$NETGPT_LLM_BACKEND``, default ``embedded``). With a model backend, text the parser cannot
+place is read by the model (its reading must name only what the text names), and refusals get
+the model's explanation; the embedded backend adds nothing to the parser, so then the graph
+runs without a model.
 """
 
 from __future__ import annotations
@@ -27,8 +34,10 @@ from langgraph.types import Command
 from netgpt.agents.audit import AuditLog
 from netgpt.agents.graph import AgentContext, IntentRunState, build_intent_graph
 from netgpt.agents.store import IntentStore
+from netgpt.cloud_models import LanguageModel, explain, llm_from_config, read_intent
+from netgpt.cloud_models.intent_draft import ungrounded_names
 from netgpt.device_config import DeviceConfig
-from netgpt.errors import ConfigError, DeviceError
+from netgpt.errors import ConfigError, DeviceError, LLMOutputError
 from netgpt.intents.compiler import compile_intent
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_intent_id
 from netgpt.intents.parser import NameTable, parse_intent
@@ -195,8 +204,14 @@ class IntentPlatform:
         policies: PolicySet | None = None,
         confirm_timeout_s: int = 60,
         traffic_sample_s: float = 0.5,
+        llm: LanguageModel | str | None = None,
+        llm_timeout_s: float | None = None,
     ) -> None:
         self.inventory = inventory
+        # a model we built from a name is ours to close; one handed in belongs to the caller
+        self._owns_llm = not isinstance(llm, LanguageModel)
+        self.llm: LanguageModel = llm if isinstance(llm, LanguageModel) else llm_from_config(llm)
+        self.llm_timeout_s = llm_timeout_s
         self.topology = topology or build_topology(inventory.topology or inventory.network)
         self.policies = policies or default_policies()
         self.names = NameTable.from_topology(self.topology)
@@ -384,6 +399,30 @@ class IntentPlatform:
             self._last_change = time.monotonic()
             return result, (reports[-1] if reports else None)
 
+        def draft(text: str, actor: str) -> tuple[Intent, dict[str, Any]]:
+            reading = read_intent(self.llm, text, self.names, owner=actor,
+                                  timeout_s=self.llm_timeout_s)
+            missing = ungrounded_names(reading.intent, text, self.names)
+            if missing:
+                raise LLMOutputError(
+                    f"its reading names {missing}, which the text does not mention; refused "
+                    "rather than act on a guess", backend=reading.backend,
+                    output=str(reading.draft),
+                )
+            return reading.intent, {
+                "backend": reading.backend,
+                "model": reading.model,
+                "adapter": reading.adapter,
+                "confidence": reading.confidence,
+                "attempts": reading.attempts,
+                "latency_s": round(reading.latency_s, 3),
+                "draft": reading.draft,
+            }
+
+        def explain_(what: str) -> tuple[str, str]:
+            return explain(self.llm, what, timeout_s=self.llm_timeout_s), self.llm.backend
+
+        with_model = self.llm.backend != "embedded"
         return AgentContext(
             parse=parse,
             conflicts=conflicts,
@@ -395,6 +434,8 @@ class IntentPlatform:
             apply=apply,
             store=self.store,
             audit=self.audit,
+            draft=draft if with_model else None,
+            explain=explain_ if with_model else None,
         )
 
     # -- runs ----------------------------------------------------------------------------
@@ -623,3 +664,5 @@ class IntentPlatform:
         self.store.close()
         self.audit.close()
         self._checkpoint_db.close()
+        if self._owns_llm:
+            self.llm.close()
