@@ -5,7 +5,7 @@ Every route but ``/api/health``, ``/api/login`` and the console's static files n
 operator submits and withdraws, approver approves or rejects others' changes, admin replaces
 the policies. Errors are JSON ``{"detail": ...}`` with a 4xx status that says whose fault it is:
 400 bad value, 401 who are you, 403 not allowed, 404 unknown id, 409 state does not allow it,
-413 body too large, 422 malformed body, 502 a device failed.
+413 body too large, 422 malformed body, 502 a device failed, 503 the model server is down.
 """
 
 # No ``from __future__ import annotations`` here: FastAPI reads the route functions' annotations
@@ -35,7 +35,7 @@ from netgpt.api.models import (
     UserView,
 )
 from netgpt.api.service import ControlService, ForbiddenError, UnknownItemError
-from netgpt.errors import ConfigError, DeviceError, NetGPTError
+from netgpt.errors import ConfigError, DeviceError, LLMError, NetGPTError
 from netgpt.intents.model import Intent
 from netgpt.policies.base import PolicySet
 
@@ -114,6 +114,8 @@ def _status(exc: NetGPTError) -> int:
         return 404
     if isinstance(exc, DeviceError):
         return 502
+    if isinstance(exc, LLMError):
+        return 503
     if isinstance(exc, ConfigError) and (
         "not waiting for approval" in str(exc) or "already withdrawn" in str(exc)
         or "was withdrawn" in str(exc)
