@@ -265,3 +265,39 @@ def test_links_metrics_forecast_and_events(api: Api, tmp_path: Path):
             if "intent" in seen:
                 break
     assert seen[0] == "hello" and {"links", "run", "intent"} <= set(seen)
+
+
+def test_netgpt_serve_starts_network_api_and_console_and_stops_on_ctrl_c(tmp_path: Path):
+    """The command operators run: embedded network + API by default; SIGINT ends all of it."""
+    import signal
+    import subprocess
+    import sys
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "netgpt.cli", "serve", "--port", str(port), "--state-dir",
+         str(tmp_path), "--watch-interval", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        tokens_file = tmp_path / "api-tokens.json"
+        while True:
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "netgpt serve did not answer within 60 s"
+            time.sleep(0.5)
+        tokens = {u["name"]: u["token"] for u in json.loads(tokens_file.read_text())["users"]}
+        topo = httpx.get(f"http://127.0.0.1:{port}/api/topology", timeout=10,
+                         headers={"Authorization": f"Bearer {tokens['viewer']}"}).json()
+        assert topo["name"] == "abilene" and len(topo["devices"]) == 12
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert f"on http://127.0.0.1:{port}" in out and "api-tokens.json" in out
+    assert not any(token in out for token in tokens.values())
