@@ -65,9 +65,14 @@ def _free_port() -> int:
 
 
 def _wait(what: str, check: Callable[[], object], timeout_s: float = 30.0) -> object:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+
     deadline = time.monotonic() + timeout_s
     while True:
-        value = check()
+        try:
+            value = check()
+        except (StaleElementReferenceException, NoSuchElementException):
+            value = None  # live events re-render the tables and the map: look again
         if value:
             return value
         if time.monotonic() > deadline:
