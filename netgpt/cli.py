@@ -643,11 +643,10 @@ def serve(
     By default over an embedded network started here (no root); with --inventory over that
     network.
     """
-    import socket as _socket
     import time as _time
 
     from netgpt.api.server import check_bind_host, serving
-    from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
+    from netgpt.sim_networks.runtime import EmbeddedNetwork
     from netgpt.sim_networks.topology import build_topology
     from netgpt.sim_networks.traffic import traffic_model
 
@@ -664,15 +663,12 @@ def serve(
         topology = None
     else:
         topology = build_topology(topo)
-        n = len(topology.devices)
-        network = EmbeddedNetwork(
-            topology, sd / "serve-network",
-            traffic=traffic_model("diurnal", topology),
-            netconf_port_base=free_port_base(n, start=24000),
-            snmp_port_base=free_port_base(n, start=26000, kind=_socket.SOCK_DGRAM),
+        network = EmbeddedNetwork.on_free_ports(
+            topology, sd / "serve-network", traffic=traffic_model("diurnal", topology)
         )
         inv = network.start()
-        console.print(f"embedded network {topology.name} up: {n} devices on 127.0.0.1")
+        console.print(f"embedded network {topology.name} up: {len(topology.devices)} devices "
+                      "on 127.0.0.1")
     try:
         with serving(inv, sd, topology=topology, host=host, port=port, tokens_file=tokens,
                      watch_interval_s=watch_interval,

@@ -11,7 +11,6 @@ own result; the demo fails loudly when one does not hold.
 
 from __future__ import annotations
 
-import socket
 import tempfile
 import time
 from collections.abc import Mapping
@@ -25,7 +24,7 @@ from rich.table import Table
 from netgpt.agents.platform import IntentPlatform, RunResult
 from netgpt.agents.watch import IntentWatcher
 from netgpt.render import utilization_table
-from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
+from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
 from netgpt.sim_networks.twin import Demand
@@ -79,12 +78,10 @@ def _failed_verdict(run: RunResult) -> str:
 def _run(state_dir: Path, out: Console, plot: Path | None) -> None:
     topo = build_topology("abilene")
     n = len(topo.devices)
-    network = EmbeddedNetwork(
+    network = EmbeddedNetwork.on_free_ports(
         topo,
         state_dir / "network",
         traffic=traffic_model("diurnal", topo, noise=0.0, burst_rate_per_hour=0.0),
-        netconf_port_base=free_port_base(n, start=24000),
-        snmp_port_base=free_port_base(n, start=26000, kind=socket.SOCK_DGRAM),
     )
     t0 = time.perf_counter()
     inventory = network.start()

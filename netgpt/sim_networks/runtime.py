@@ -152,6 +152,31 @@ class EmbeddedNetwork:
         self._ticker: threading.Thread | None = None
         self.inventory: Inventory | None = None
 
+    @classmethod
+    def on_free_ports(
+        cls,
+        topology: Topology,
+        state_dir: Path,
+        *,
+        traffic: TrafficModel | None,
+        netconf_start: int = 24000,
+        snmp_start: int = 26000,
+        tick_s: float = 1.0,
+    ) -> EmbeddedNetwork:
+        """A network, not started yet, on the first free port runs from the given starts.
+
+        NETCONF (TCP) ports from ``netconf_start``, SNMP (UDP) ports from ``snmp_start``.
+        """
+        n = len(topology.devices)
+        return cls(
+            topology,
+            state_dir,
+            traffic=traffic,
+            netconf_port_base=free_port_base(n, start=netconf_start),
+            snmp_port_base=free_port_base(n, start=snmp_start, kind=socket.SOCK_DGRAM),
+            tick_s=tick_s,
+        )
+
     def ports(self) -> dict[str, tuple[int, int]]:
         """(NETCONF port, SNMP port) for each device."""
         return {

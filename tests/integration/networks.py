@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
-from netgpt.sim_networks.runtime import EmbeddedNetwork, free_port_base
+from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
 
@@ -18,15 +17,14 @@ def start_network(
     Diurnal traffic without noise or bursts (``traffic_options`` adjust it).
     """
     topo = build_topology(name)
-    n = len(topo.devices)
-    net = EmbeddedNetwork(
+    net = EmbeddedNetwork.on_free_ports(
         topo,
         where,
         traffic=traffic_model(
             "diurnal", topo, noise=0.0, burst_rate_per_hour=0.0, **traffic_options
         ),
-        netconf_port_base=free_port_base(n, start=start),
-        snmp_port_base=free_port_base(n, start=start + 1000, kind=socket.SOCK_DGRAM),
+        netconf_start=start,
+        snmp_start=start + 1000,
         tick_s=tick_s,
     )
     net.start()
