@@ -74,6 +74,14 @@ class ConfigError(NetGPTError, ValueError):
     """A setting, inventory entry or command-line value is wrong."""
 
 
+class LifecycleError(ConfigError):
+    """The intent's lifecycle state does not allow the request.
+
+    For example: approving one that no longer waits, withdrawing one already withdrawn, or an
+    illegal state move.
+    """
+
+
 class TopologyError(ConfigError):
     """A topology name, spec or file is wrong."""
 

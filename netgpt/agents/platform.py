@@ -37,7 +37,7 @@ from netgpt.agents.store import IntentStore
 from netgpt.cloud_models import LanguageModel, explain, llm_from_config, read_intent
 from netgpt.cloud_models.intent_draft import ungrounded_names
 from netgpt.device_config import DeviceConfig
-from netgpt.errors import ConfigError, DeviceError, LLMOutputError
+from netgpt.errors import ConfigError, DeviceError, LifecycleError, LLMOutputError
 from netgpt.intents.compiler import compile_intent
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_intent_id
 from netgpt.intents.parser import NameTable, parse_intent
@@ -482,12 +482,14 @@ class IntentPlatform:
         config = {"configurable": {"thread_id": run_id}}
         snapshot = self.graph.get_state(config)
         if not snapshot.next or "approve" not in snapshot.next:
-            raise ConfigError(
+            raise LifecycleError(
                 f"intent {run_id!r} is not waiting for approval; 'netgpt intents list' shows "
                 "the ones that are"
             )
         if decision == "approve" and self.store.get(run_id).state is LifecycleState.WITHDRAWN:
-            raise ConfigError(f"intent {run_id!r} was withdrawn; it cannot be approved any more")
+            raise LifecycleError(
+                f"intent {run_id!r} was withdrawn; it cannot be approved any more"
+            )
         submitter = str(snapshot.values.get("actor", ""))
         if decision == "approve" and submitter and by == submitter:
             raise ConfigError(
@@ -609,7 +611,7 @@ class IntentPlatform:
         """
         intent = self.store.get(intent_id)
         if intent.state is LifecycleState.WITHDRAWN:
-            raise ConfigError(f"intent {intent_id} is already withdrawn")
+            raise LifecycleError(f"intent {intent_id} is already withdrawn")
         current = self.read_configs()
         change_set = withdrawal_change_set(intent.id, self._deployed_plans(intent), current)
         verdicts = evaluate_change(

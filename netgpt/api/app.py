@@ -35,7 +35,7 @@ from netgpt.api.models import (
     UserView,
 )
 from netgpt.api.service import ControlService, ForbiddenError, UnknownItemError
-from netgpt.errors import ConfigError, DeviceError, LLMError, NetGPTError
+from netgpt.errors import DeviceError, LifecycleError, LLMError, NetGPTError
 from netgpt.intents.model import Intent
 from netgpt.policies.base import PolicySet
 
@@ -116,10 +116,7 @@ def _status(exc: NetGPTError) -> int:
         return 502
     if isinstance(exc, LLMError):
         return 503
-    if isinstance(exc, ConfigError) and (
-        "not waiting for approval" in str(exc) or "already withdrawn" in str(exc)
-        or "was withdrawn" in str(exc)
-    ):
+    if isinstance(exc, LifecycleError):
         return 409
     return 400
 

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from netgpt.device_config import IPProtocol, PortRange, TimeWindow
-from netgpt.errors import ConfigError
+from netgpt.errors import LifecycleError
 
 __all__ = [
     "AccessAction",
@@ -376,10 +376,10 @@ class Intent(BaseModel):
         return state in _TRANSITIONS[self.state]
 
     def moved_to(self, state: LifecycleState, reason: str = "") -> Intent:
-        """A copy in ``state``; :class:`ConfigError` if the lifecycle does not allow it."""
+        """A copy in ``state``; :class:`LifecycleError` if the lifecycle does not allow it."""
         if state not in _TRANSITIONS[self.state]:
             allowed = sorted(s.value for s in _TRANSITIONS[self.state])
-            raise ConfigError(
+            raise LifecycleError(
                 f"intent {self.id} cannot go from {self.state.value} to {state.value}; "
                 f"from {self.state.value} it can go to {allowed or 'nothing (final)'}"
             )
