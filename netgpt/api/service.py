@@ -144,6 +144,7 @@ class ControlService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._states: dict[str, str] = {}
+        self._states_lock = threading.Lock()
         self.watcher = IntentWatcher(platform, actor="closed-loop")
         self.registry = CollectorRegistry()
         self.apply_seconds = Histogram(
@@ -184,20 +185,19 @@ class ControlService:
 
     def publish_changes(self) -> None:
         """Publish an ``intent`` event for each intent whose state changed since the last call."""
-        for intent in self.platform.store.intents():
-            if self._states.get(intent.id) != intent.state.value:
-                self._states[intent.id] = intent.state.value
-                self.bus.publish(
-                    "intent",
-                    {"id": intent.id, "state": intent.state.value, "text": intent.text},
-                )
+        with self._states_lock:  # the loop and request threads both call this: one event each
+            changed = []
+            for intent in self.platform.store.intents():
+                if self._states.get(intent.id) != intent.state.value:
+                    self._states[intent.id] = intent.state.value
+                    changed.append(intent)
+        for intent in changed:
+            self.bus.publish(
+                "intent", {"id": intent.id, "state": intent.state.value, "text": intent.text}
+            )
 
     def watch_once(self) -> None:
         """One closed-loop pass, as one change; what it did becomes ``watch`` events."""
-        if not any(i.state in (LifecycleState.DEPLOYED, LifecycleState.FULFILLED,
-                               LifecycleState.DEGRADED, LifecycleState.VIOLATED)
-                   for i in self.platform.store.intents()):
-            return
         with self._change:
             events = self.watcher.check_once()
         for e in events:
@@ -275,10 +275,12 @@ class ControlService:
 
     def intent(self, intent_id: str) -> Intent:
         """One intent; :class:`UnknownItemError` when there is none by that id."""
-        for intent in self.platform.store.intents():
-            if intent.id == intent_id:
-                return intent
-        raise UnknownItemError(f"no intent has id {intent_id!r}; GET /api/intents lists them")
+        try:
+            return self.platform.store.get(intent_id)
+        except ConfigError:
+            raise UnknownItemError(
+                f"no intent has id {intent_id!r}; GET /api/intents lists them"
+            ) from None
 
     def approvals(self) -> list[PendingApproval]:
         """Changes waiting for a person."""
