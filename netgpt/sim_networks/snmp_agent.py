@@ -276,8 +276,10 @@ class _DeviceMib(instrum.AbstractMibInstrumController):
         snap = self._snapshot
         if snap is not None and request is not None and snap.request is request:
             return snap
-        uptime_ticks = int(self._device.uptime_s() * 100) % _MAX_COUNTER32
         states = self._device.interface_states()
+        # sysUpTime read right after the counters (reading them can wait on a lock): a manager
+        # times the counters by it
+        uptime_ticks = int(self._device.uptime_s() * 100) % _MAX_COUNTER32
         last_change = []
         for st in states:
             seen = self._oper.get(st.name)

@@ -16,7 +16,8 @@ class CounterSample:
     """Raw interface counters read from a device at ``timestamp`` (epoch seconds).
 
     ``counter_bits`` is 64 for ifHC* counters, 32 for ifIn/OutOctets. ``sys_uptime_s`` lets the
-    rate computation notice agent restarts (counters reset).
+    rate computation notice agent restarts (counters reset). ``requested_at`` is when the request
+    was sent, if known: the counters were read between it and ``timestamp`` (the reception).
     """
 
     device: str
@@ -30,6 +31,7 @@ class CounterSample:
     admin_up: bool
     sys_uptime_s: float
     counter_bits: int = 64
+    requested_at: float | None = None
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ def _sample(c: InterfaceCounters) -> CounterSample:
         admin_up=c.admin_up,
         sys_uptime_s=c.sys_uptime_s,
         counter_bits=64,
+        requested_at=c.requested_at,
     )
 
 

@@ -3,8 +3,11 @@
 Handles the things real counters do: wrap (32- or 64-bit), agent restarts (sysUpTime goes back
 and counters reset: the interval is skipped, never reported as a huge or negative rate), missed
 samples (the rate is the average over the gap and is marked ``gap``), and duplicate or
-out-of-order samples (ignored). Intervals are timed by the agent's sysUpTime when it agrees with
-the wall clock (it is read with the counters, so it carries no network or queueing jitter).
+out-of-order samples (ignored). Intervals are timed by the agent's sysUpTime (it is read with the
+counters, so it carries no network or queueing jitter) whenever it is possible: the counters were
+read between a request's sending and its response's reception, so the true interval lies between
+``sent2 - received1`` and ``received2 - sent1``. Reception times alone can be far off: a response
+handled late by a busy poller makes the next interval look short and its rate look high.
 """
 
 from __future__ import annotations
@@ -31,6 +34,29 @@ def counter_delta(previous: int, current: int, bits: int) -> tuple[int, bool] | 
     if bits >= 64 or delta > modulus // 2:
         return None
     return delta, True
+
+
+_TICK_S = 0.01  # sysUpTime counts hundredths of a second
+
+
+def _interval(prev: CounterSample, cur: CounterSample, received_dt: float) -> float:
+    """The time between two readings of one agent's counters, best known.
+
+    The agent's sysUpTime difference when it is consistent with what the poller saw; otherwise
+    the poller's estimate: the midpoints of the request windows when both sending times are
+    known, else the reception times.
+    """
+    agent_dt = cur.sys_uptime_s - prev.sys_uptime_s
+    if prev.requested_at is not None and cur.requested_at is not None:
+        low = cur.requested_at - prev.timestamp - 2 * _TICK_S
+        high = cur.timestamp - prev.requested_at + 2 * _TICK_S
+        if agent_dt > 0 and low <= agent_dt <= high:
+            return agent_dt
+        middle = (cur.requested_at + cur.timestamp - prev.requested_at - prev.timestamp) / 2
+        return middle if middle > 0 else received_dt
+    if agent_dt > 0 and abs(agent_dt - received_dt) <= max(0.5, 0.25 * received_dt):
+        return agent_dt
+    return received_dt
 
 
 @dataclass
@@ -67,12 +93,8 @@ class CounterRateTracker:
             if dt <= 0:
                 continue  # duplicate or out of order: keep the older baseline
             restarted = s.sys_uptime_s + 1e-6 < prev.sys_uptime_s
-            # The agent's clock (sysUpTime, read in the same response as the counters) times the
-            # counters better than our reception times, which carry queueing jitter; trust it
-            # when it agrees with the wall clock.
-            agent_dt = s.sys_uptime_s - prev.sys_uptime_s
-            if not restarted and agent_dt > 0 and abs(agent_dt - dt) <= max(0.5, 0.25 * dt):
-                dt = agent_dt
+            if not restarted:
+                dt = _interval(prev, s, dt)
             d_in = counter_delta(prev.in_octets, s.in_octets, s.counter_bits)
             d_out = counter_delta(prev.out_octets, s.out_octets, s.counter_bits)
             self._last[key] = _Baseline(s)

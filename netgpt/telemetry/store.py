@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS counters (
     device TEXT NOT NULL, interface TEXT NOT NULL, if_index INTEGER NOT NULL, time REAL NOT NULL,
     in_octets INTEGER NOT NULL, out_octets INTEGER NOT NULL, speed_mbps REAL NOT NULL,
     oper_up INTEGER NOT NULL, admin_up INTEGER NOT NULL, sys_uptime_s REAL NOT NULL,
-    counter_bits INTEGER NOT NULL
+    counter_bits INTEGER NOT NULL, requested_at REAL
 );
 CREATE INDEX IF NOT EXISTS counters_dev_time ON counters (device, interface, time);
 CREATE TABLE IF NOT EXISTS rates (
@@ -54,12 +54,21 @@ class SqliteTelemetryStore:
         self.path = str(path)
         self._db = open_sqlite(path, _SCHEMA, what="telemetry store", wal=True)
         self._lock = threading.Lock()
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(counters)")}
+        if "requested_at" not in columns:  # a store written before requests were timed
+            self._db.execute("ALTER TABLE counters ADD COLUMN requested_at REAL")
+            self._db.commit()
 
     def add_counters(self, samples: Iterable[CounterSample]) -> None:
         """Store raw counter samples."""
         rows = [astuple(s) for s in samples]
         with self._lock:
-            self._db.executemany("INSERT INTO counters VALUES (?,?,?,?,?,?,?,?,?,?,?)", rows)
+            self._db.executemany(
+                "INSERT INTO counters (device, interface, if_index, time, in_octets, out_octets, "
+                "speed_mbps, oper_up, admin_up, sys_uptime_s, counter_bits, requested_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
             self._db.commit()
 
     def add_rates(self, samples: Iterable[RateSample]) -> None:

@@ -108,7 +108,8 @@ class IF_MIB:
 class InterfaceCounters:
     """One interface's state and 64-bit octet counters, as read in one poll of its device.
 
-    ``timestamp`` is ``time.time()`` when the response arrived; ``sys_uptime_s`` the device's
+    ``timestamp`` is ``time.time()`` when the response arrived and ``requested_at`` when its
+    request was sent (the device read the counters in between); ``sys_uptime_s`` the device's
     sysUpTime in that same response (a smaller value than last time means the counters restarted).
     """
 
@@ -122,6 +123,7 @@ class InterfaceCounters:
     out_octets: int
     timestamp: float
     sys_uptime_s: float
+    requested_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +448,7 @@ class SnmpClient:
         active = list(range(len(columns)))
         uptime_ticks = 0
         if_number = -1
-        timestamp = 0.0
+        timestamp = requested_at = 0.0
         first = True
         while active:
             wanted = self._rows_hint if self._rows_hint > 0 else _FIRST_POLL_ROWS
@@ -454,6 +456,8 @@ class SnmpClient:
                 wanted = if_number - min(len(rows[i]) for i in active)
             reps = max(1, min(wanted, _MAX_REPETITIONS))
             non_rep = [_UPTIME, _IF_NUMBER] if first else []
+            if first:
+                requested_at = time.time()
             var_binds = await self._request(
                 "GETBULK",
                 non_rep + [cursors[i] for i in active],
@@ -491,10 +495,10 @@ class SnmpClient:
                 if col not in done and len(rows[col]) < if_number and var_binds:
                     still.append(col)
             active = still
-        return self._counters(rows, uptime_ticks, timestamp)
+        return self._counters(rows, uptime_ticks, requested_at, timestamp)
 
     def _counters(
-        self, rows: list[dict[int, Any]], uptime_ticks: int, timestamp: float
+        self, rows: list[dict[int, Any]], uptime_ticks: int, requested_at: float, timestamp: float
     ) -> list[InterfaceCounters]:
         names, admin, oper, speed, hc_in, hc_out = rows
         out = []
@@ -511,6 +515,7 @@ class SnmpClient:
                     out_octets=_int(hc_out.get(if_index)),
                     timestamp=timestamp,
                     sys_uptime_s=uptime_ticks / 100.0,
+                    requested_at=requested_at,
                 )
             )
         return out

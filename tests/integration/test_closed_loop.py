@@ -27,7 +27,8 @@ def test_injected_overload_is_detected_and_repaired(tmp_path: Path):
         assert run.outcome == "deployed", run.state.get("reason")
         watcher = IntentWatcher(platform)
         (first,) = watcher.check_once()
-        assert first.action == "none" and first.state is LifecycleState.FULFILLED
+        assert first.action == "none" and first.state is LifecycleState.FULFILLED, (
+            first.report.results[0].measurement, first.detail)
         assert first.report.results[0].source == "telemetry"
 
         net.live.inject((Demand("CHINng", "NYCMng", 7500.0),))

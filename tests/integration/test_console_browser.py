@@ -80,6 +80,17 @@ def _wait(what: str, check: Callable[[], object], timeout_s: float = 30.0) -> ob
         time.sleep(0.25)
 
 
+def _click(chrome: object, element_id: str) -> None:
+    """Click an element, looking it up again if a live re-render replaced it meanwhile."""
+    from selenium.webdriver.common.by import By
+
+    def click() -> bool:
+        chrome.find_element(By.ID, element_id).click()  # type: ignore[attr-defined]
+        return True
+
+    _wait(f"a click on #{element_id}", click)
+
+
 def test_login_submit_approve_and_see_the_link_change(browser: object, tmp_path: Path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -101,19 +112,22 @@ def test_login_submit_approve_and_see_the_link_change(browser: object, tmp_path:
 
             def log_in(user: str) -> None:
                 chrome.find_element(By.ID, "token").send_keys(tokens[user])
-                chrome.find_element(By.ID, "login-button").click()
+                _click(chrome, "login-button")
                 _wait(f"{user} logged in",
                       lambda: chrome.find_element(By.ID, "whoami").text.startswith(user))
 
             chrome.get(running.server.url)
             log_in("operator")
             chrome.find_element(By.ID, "intent-text").send_keys(WAYPOINT)
-            chrome.find_element(By.ID, "submit-button").click()
-            result = _wait("the run's result", lambda: chrome.find_elements(
-                By.CSS_SELECTOR, "#run-result .run"))
-            outcome = result[0].get_attribute("data-outcome")  # type: ignore[index]
-            assert outcome == "awaiting_approval", result[0].text  # type: ignore[index]
-            run_id = result[0].get_attribute("id").removeprefix("run-")  # type: ignore[index]
+            _click(chrome, "submit-button")
+            # live events re-render the page: read what is needed inside one look-up, never
+            # hold an element across waits
+            result = _wait("the run's result", lambda: [
+                (r.get_attribute("data-outcome"), r.get_attribute("id"), r.text)
+                for r in chrome.find_elements(By.CSS_SELECTOR, "#run-result .run")])
+            outcome, element_id, text = result[0]  # type: ignore[index]
+            assert outcome == "awaiting_approval", text
+            run_id = element_id.removeprefix("run-")
 
             # the link the new path takes, and what it carries now, as the map shows it
             link_id = _new_link(running, run_id)
@@ -125,12 +139,12 @@ def test_login_submit_approve_and_see_the_link_change(browser: object, tmp_path:
             util_before = _wait("rates on the map", shown_util)
             assert isinstance(util_before, float)
 
-            chrome.find_element(By.ID, "logout").click()
+            _click(chrome, "logout")
             log_in("approver")
-            pending = _wait("the pending change", lambda: chrome.find_elements(
-                By.ID, f"pending-{run_id}"))
-            assert "HSTNng" in pending[0].text  # type: ignore[index]  # its diff is shown
-            chrome.find_element(By.ID, f"approve-{run_id}").click()
+            pending = _wait("the pending change", lambda: [
+                p.text for p in chrome.find_elements(By.ID, f"pending-{run_id}")])
+            assert "HSTNng" in pending[0]  # type: ignore[index]  # its diff is shown
+            _click(chrome, f"approve-{run_id}")
             _wait("deployment", lambda: chrome.find_elements(
                 By.CSS_SELECTOR, f"#run-{run_id}[data-outcome='deployed']"), timeout_s=60)
             _wait("the intent's state", lambda: "deployed" in chrome.find_element(

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -105,6 +107,24 @@ def test_store_round_trip_as_frames(tmp_path):
     store.close()
 
 
+def test_a_store_from_before_request_times_takes_new_counters(tmp_path):
+    import sqlite3
+
+    old = tmp_path / "old.sqlite"
+    with sqlite3.connect(old) as db:  # the counters table as it was before requested_at
+        db.execute(
+            "CREATE TABLE counters (device TEXT NOT NULL, interface TEXT NOT NULL, if_index "
+            "INTEGER NOT NULL, time REAL NOT NULL, in_octets INTEGER NOT NULL, out_octets "
+            "INTEGER NOT NULL, speed_mbps REAL NOT NULL, oper_up INTEGER NOT NULL, admin_up "
+            "INTEGER NOT NULL, sys_uptime_s REAL NOT NULL, counter_bits INTEGER NOT NULL)"
+        )
+        db.execute("INSERT INTO counters VALUES ('r1','eth1',2,0,0,0,1000,1,1,0,64)")
+    store = SqliteTelemetryStore(old)
+    store.add_counters([_timed(1.0, 1.1, 5, uptime=1.0)])
+    assert store.counters_count() == 2
+    store.close()
+
+
 def test_store_refuses_a_non_sqlite_file(tmp_path):
     from netgpt.errors import ConfigError
 
@@ -153,3 +173,41 @@ def test_tomogravity_recovers_a_hot_pair_that_gravity_smears():
     tomo = tomogravity_traffic_matrix(latest, twin)
     assert link_error(tomo) < 0.05 < link_error(gravity)
     assert twin.evaluate(tomo).max_utilization == pytest.approx(measured.max_utilization, rel=0.05)
+
+
+def _timed(sent, received, octets, uptime):
+    return dataclasses.replace(sample(received, octets, octets, uptime=uptime), requested_at=sent)
+
+
+def test_a_late_handled_response_does_not_inflate_the_next_rate():
+    # the first response was read at t=0.01 but handled at t=0.8 by a busy poller; the second
+    # was sent at 0.8: by reception times the 100 Mbit/s link looks 16 times as busy
+    tr = CounterRateTracker(expected_interval_s=0.5)
+    tr.update([_timed(0.0, 0.8, 0, uptime=100.01)])
+    (r,) = tr.update([_timed(0.8, 0.85, 10_000_000, uptime=100.81)])
+    assert r.interval_s == pytest.approx(0.8)
+    assert r.in_mbps == pytest.approx(100.0)
+
+
+def test_an_agent_clock_outside_the_request_windows_is_not_trusted():
+    # sysUpTime says 5 s passed, but the requests were at most 0.7 s apart: the windows' midpoints
+    tr = CounterRateTracker(expected_interval_s=0.5)
+    tr.update([_timed(0.0, 0.2, 0, uptime=10.0)])
+    (r,) = tr.update([_timed(0.5, 0.7, 6_250_000, uptime=15.0)])
+    assert r.interval_s == pytest.approx(0.5)
+    assert r.in_mbps == pytest.approx(100.0)
+
+
+@given(
+    read1=st.floats(0.0, 1.0), read2=st.floats(1.5, 3.0),
+    lag1=st.floats(0.0, 2.0), lag2=st.floats(0.0, 2.0), lead=st.floats(0.0, 0.5),
+)
+def test_rates_are_exact_whatever_the_reception_delays(read1, read2, lag1, lag2, lead):
+    """Counters read at read1/read2 (by the agent's clock), at 80 Mbit/s; any send/receive delay."""
+    tr = CounterRateTracker(expected_interval_s=1.0)
+    rate_bytes = 10_000_000
+    tr.update([_timed(read1 - lead, read1 + lag1, int(rate_bytes * read1), uptime=round(read1, 2))])
+    out = tr.update([_timed(max(read1 + lag1, read2 - lead), read2 + lag2,
+                            int(rate_bytes * read2), uptime=round(read2, 2))])
+    if out:  # none when the second reception is not after the first
+        assert out[0].in_mbps == pytest.approx(80.0, rel=0.03)
