@@ -411,6 +411,14 @@ def _show_run(run: Any) -> None:
         console.print(Panel(change["diff"].strip() or "(no change)", title=f"diff on {name}"))
     for note in state.get("plan", {}).get("notes", []):
         console.print(f"plan: {escape(note)}", highlight=False)
+    choice = state.get("plan_choice")
+    if choice:
+        for option in choice["options"]:
+            mark = "chosen" if option["index"] == choice["chosen"] else (
+                "passes" if option["passes"] else f"fails: {option['failed_on']}")
+            console.print(escape(f"option {option['index']} ({mark}): {option['summary']}"),
+                          highlight=False)
+        console.print(escape(f"chosen by {choice['by']}: {choice['reason']}"), highlight=False)
     for v in run.verdicts:
         colour = "green" if v.passed else "red"
         console.print(

@@ -2,7 +2,7 @@
 
 ::
 
-    parse -> check -> compile -> verify_twin -> policy -> hold -> approve -> apply -> END
+    parse -> check -> compile -> choose -> verify_twin -> policy -> hold -> approve -> apply -> END
 
 and from every node to END as soon as a verdict fails (refused, conflict, failed). Every node
 records an audit entry and returns only the fields it changes; the routers stop the run at the
@@ -18,8 +18,14 @@ and ``explain``): text the parser could not place (reason ``unplaced`` or ``inco
 refusal on policy grounds) is read into a formal intent by the model, which then goes through
 the same checks as a parsed one; and a refusal or rollback gets the model's plain-language
 explanation next to the system's own reason. ``intent_source`` (state and audit) says which
-stage produced the intent. The graph has one plan per intent (the compiler's), so there is no
-choice between plans for a model to make here.
+stage produced the intent.
+
+The compiler may offer alternative plans (``AgentContext.compile`` returns them, the planner's
+preference first). ``choose`` checks each on the twin and the policies; only those that pass are
+options. With two or more, the model chooses (``AgentContext.choose``) and its reason is kept
+(state ``plan_choice`` and the audit); with no model, or when the model fails, the planner's
+first passing plan is kept and the record says why. The chosen plan then goes through
+``verify_twin`` and ``policy`` like any plan: nothing a model says skips them.
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ class IntentRunState(TypedDict, total=False):
     timings: Annotated[list[tuple[str, float]], operator.add]
     intent_source: dict[str, Any]  # {"stage": "parser"} or {"stage": "model", "backend": ...}
     explanation: str  # a language model's words on a refusal or rollback (next to ``reason``)
+    plans: list[dict[str, Any]]  # the compiler's alternatives, its preference first
+    plan_choice: dict[str, Any]  # the options, which was chosen, by whom, and why
 
 
 @dataclass
@@ -79,20 +87,23 @@ class AgentContext:
 
     ``parse(text, actor)`` -> Intent (raises NetGPTError to refuse); ``conflicts(intent, active)``
     -> failed Verdicts; ``read_configs()`` -> running configs by device; ``compile(intent,
-    configs)`` -> ChangeSet; ``verify_twin(intent, configs_after, active)`` -> (report, verdicts);
+    configs)`` -> alternative ChangeSets, at least one, the preferred first;
+    ``verify_twin(intent, configs_after, active)`` -> (report, verdicts);
     ``policy(intent, change_set, configs)`` -> verdicts; ``approval(intent, change_set, configs)``
     -> why a human must approve, or None; ``apply(change_set, intent)`` -> (ApplyResult, the live
     fulfilment report) (all or nothing, confirmed commit, live verification inside).
 
     Optional, set when a language model is configured: ``draft(text, actor)`` -> (Intent, how it
     was read: backend, model, confidence...) for text the parser could not place (raises
-    NetGPTError when the model cannot either); ``explain(what)`` -> (explanation, backend).
+    NetGPTError when the model cannot either); ``explain(what)`` -> (explanation, backend);
+    ``choose(intent, options)`` -> (index, reason, backend) among option summaries (raises
+    NetGPTError when the model cannot answer).
     """
 
     parse: Callable[[str, str], Intent]
     conflicts: Callable[[Intent, Sequence[Intent]], list[Verdict]]
     read_configs: Callable[[], Mapping[str, DeviceConfig]]
-    compile: Callable[[Intent, Mapping[str, DeviceConfig]], ChangeSet]
+    compile: Callable[[Intent, Mapping[str, DeviceConfig]], Sequence[ChangeSet]]
     verify_twin: Callable[
         [Intent, Mapping[str, DeviceConfig], Sequence[Intent]],
         tuple[FulfilmentReport, list[Verdict]],
@@ -104,6 +115,7 @@ class AgentContext:
     audit: AuditLog
     draft: Callable[[str, str], tuple[Intent, dict[str, Any]]] | None = None
     explain: Callable[[str], tuple[str, str]] | None = None
+    choose: Callable[[Intent, Sequence[str]], tuple[int, str, str]] | None = None
 
 
 def _verdict_dict(v: Verdict) -> dict[str, Any]:
@@ -117,6 +129,7 @@ def _plan_dict(cs: ChangeSet, configs: Mapping[str, DeviceConfig]) -> dict[str, 
     return {
         "intent_id": cs.intent_id,
         "notes": list(cs.notes),
+        "steered": [list(k) for k in cs.steered],
         "changes": {
             c.device: {
                 "candidate": c.candidate.model_dump(mode="json"),
@@ -142,11 +155,21 @@ def _plan_from(d: Mapping[str, Any]) -> ChangeSet:
             for name, c in d["changes"].items()
         ),
         notes=tuple(d["notes"]),
+        steered=tuple((str(u), str(v)) for u, v in d.get("steered", ())),
     )
 
 
 def _configs_from(d: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceConfig]:
     return {k: DeviceConfig.model_validate(v) for k, v in d.items()}
+
+
+def _option_summary(cs: ChangeSet, twin_verdicts: Sequence[Verdict]) -> str:
+    """One plan in a few lines for whoever chooses: what changes, why, what the twin saw."""
+    devices = ", ".join(cs.devices) or "no device"
+    lines = [f"changes {len(cs.devices)} device(s): {devices}", *cs.notes[:3]]
+    lines += [f"twin: {v.evidence}" for v in twin_verdicts[:2]]
+    text = "; ".join(lines)
+    return text if len(text) <= 600 else text[:597] + "..."
 
 
 def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
@@ -268,14 +291,18 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         intent = intent_of(state)
         try:
             configs = dict(ctx.read_configs())
-            change_set = ctx.compile(intent, configs)
+            alternatives = list(ctx.compile(intent, configs))
+            if not alternatives:
+                raise NetGPTError("the compiler returned no plan")
+            change_set = alternatives[0]
         except NetGPTError as exc:
             verdict = Verdict(False, VerdictSource.TWIN, "compile", str(exc))
             return {
                 **fail(state, "compile", "failed", str(exc), [verdict]),
                 "timings": [("compile", time.perf_counter() - t0)],
             }
-        plan = _plan_dict(change_set, configs)
+        plans = [_plan_dict(cs, configs) for cs in alternatives]
+        plan = plans[0]
         record(
             state,
             "compile",
@@ -283,10 +310,13 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             devices=list(change_set.devices),
             notes=plan["notes"],
             diffs={d: c["diff"] for d, c in plan["changes"].items()},
+            alternatives=[{"devices": list(cs.devices), "notes": list(cs.notes)}
+                          for cs in alternatives[1:]],
         )
         return {
             "configs": {k: v.model_dump(mode="json") for k, v in configs.items()},
             "plan": plan,
+            "plans": plans,
             **(
                 {}
                 if intent.state is LifecycleState.VIOLATED
@@ -299,6 +329,56 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
                 }
             ),
             "timings": [("compile", time.perf_counter() - t0)],
+        }
+
+    def choose(state: IntentRunState) -> IntentRunState:
+        """Among the alternatives that pass the twin and the policies, pick one; record why."""
+        plans = state.get("plans") or [state["plan"]]
+        if len(plans) < 2:
+            return {}
+        t0 = time.perf_counter()
+        intent = intent_of(state)
+        configs = _configs_from(state["configs"])
+        active = [i for i in ctx.store.active() if i.id != intent.id]
+        options: list[dict[str, Any]] = []
+        for index, plan in enumerate(plans):
+            change_set = _plan_from(plan)
+            _report, twin_verdicts = ctx.verify_twin(intent, change_set.applied_to(configs), active)
+            policy_verdicts = ctx.policy(intent, change_set, configs)
+            failed = [v for v in (*twin_verdicts, *policy_verdicts) if not v.passed]
+            options.append({
+                "index": index,
+                "devices": list(change_set.devices),
+                "summary": _option_summary(change_set, twin_verdicts),
+                "passes": not failed,
+                "failed_on": str(failed[0]) if failed else "",
+            })
+        viable = [o for o in options if o["passes"]]
+        chosen, reason, by = 0, "", "planner"
+        if not viable:
+            reason = "no alternative passes the twin and the policies; the first plan is judged"
+        elif len(viable) == 1:
+            chosen = viable[0]["index"]
+            reason = "the only plan that passes the twin and the policies"
+        elif ctx.choose is None:
+            chosen = viable[0]["index"]
+            reason = ("the planner's first plan among those that pass (no language model is "
+                      "configured to choose)")
+        else:
+            try:
+                pick, why, by = ctx.choose(intent, [o["summary"] for o in viable])
+                chosen, reason = viable[pick]["index"], why
+            except (NetGPTError, IndexError) as exc:
+                chosen, by = viable[0]["index"], "planner"
+                reason = f"the planner's first plan among those that pass (the model failed: {exc})"
+        choice = {"options": options, "chosen": chosen, "reason": reason, "by": by}
+        record(state, "choose", "ok", chosen=chosen, reason=reason, by=by,
+               options=[{k: o[k] for k in ("index", "devices", "passes", "failed_on")}
+                        for o in options])
+        return {
+            "plan": plans[chosen],
+            "plan_choice": choice,
+            "timings": [("choose", time.perf_counter() - t0)],
         }
 
     def verify_twin(state: IntentRunState) -> IntentRunState:
@@ -435,6 +515,7 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         ("parse", parse),
         ("check", check),
         ("compile", compile_),
+        ("choose", choose),
         ("verify_twin", verify_twin),
         ("policy", policy),
         ("hold", hold),

@@ -34,11 +34,17 @@ from langgraph.types import Command
 from netgpt.agents.audit import AuditLog
 from netgpt.agents.graph import AgentContext, IntentRunState, build_intent_graph
 from netgpt.agents.store import IntentStore
-from netgpt.cloud_models import LanguageModel, explain, llm_from_config, read_intent
+from netgpt.cloud_models import (
+    LanguageModel,
+    choose_plan,
+    explain,
+    llm_from_config,
+    read_intent,
+)
 from netgpt.cloud_models.intent_draft import ungrounded_names
 from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigError, DeviceError, LifecycleError, LLMOutputError
-from netgpt.intents.compiler import compile_intent
+from netgpt.intents.compiler import compile_alternatives
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_intent_id
 from netgpt.intents.parser import NameTable, parse_intent
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
@@ -206,7 +212,12 @@ class IntentPlatform:
         traffic_sample_s: float = 0.5,
         llm: LanguageModel | str | None = None,
         llm_timeout_s: float | None = None,
+        plan_alternatives: int = 3,
     ) -> None:
+        if not isinstance(plan_alternatives, int) or plan_alternatives < 1:
+            raise ConfigError(f"plan_alternatives must be an integer >= 1, got "
+                              f"{plan_alternatives!r}; 1 keeps the planner's single plan")
+        self.plan_alternatives = plan_alternatives
         self.inventory = inventory
         # a model we built from a name is ours to close; one handed in belongs to the caller
         self._owns_llm = not isinstance(llm, LanguageModel)
@@ -341,8 +352,10 @@ class IntentPlatform:
             found = find_conflicts(intent, active, topo, twin=twin, traffic=traffic)
             return [c.verdict() for c in found]
 
-        def compile_(intent: Intent, configs: Mapping[str, DeviceConfig]) -> ChangeSet:
-            return compile_intent(intent, topo, configs, traffic=self._traffic_for([intent]))
+        def compile_(intent: Intent, configs: Mapping[str, DeviceConfig]) -> list[ChangeSet]:
+            return compile_alternatives(intent, topo, configs,
+                                        traffic=self._traffic_for([intent]),
+                                        limit=self.plan_alternatives)
 
         def verify_twin(
             intent: Intent, after: Mapping[str, DeviceConfig], active: Sequence[Intent]
@@ -422,6 +435,13 @@ class IntentPlatform:
         def explain_(what: str) -> tuple[str, str]:
             return explain(self.llm, what, timeout_s=self.llm_timeout_s), self.llm.backend
 
+        def choose_(intent: Intent, options: Sequence[str]) -> tuple[int, str, str]:
+            goal = (f"{intent.text or ', '.join(intent.kinds)}. Every option meets the intent on "
+                    "the twin and passes the policies; prefer the one that changes fewer "
+                    "devices and disturbs less other traffic.")
+            index, reason = choose_plan(self.llm, options, goal, timeout_s=self.llm_timeout_s)
+            return index, reason, self.llm.backend
+
         with_model = self.llm.backend != "embedded"
         return AgentContext(
             parse=parse,
@@ -436,6 +456,7 @@ class IntentPlatform:
             audit=self.audit,
             draft=draft if with_model else None,
             explain=explain_ if with_model else None,
+            choose=choose_ if with_model else None,
         )
 
     # -- runs ----------------------------------------------------------------------------

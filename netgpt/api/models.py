@@ -16,6 +16,8 @@ __all__ = [
     "LinkView",
     "LoginRequest",
     "PendingView",
+    "PlanChoiceView",
+    "PlanOptionView",
     "RunView",
     "TelemetryView",
     "TopologyView",
@@ -57,8 +59,30 @@ class VerdictView(BaseModel):
     evidence: str
 
 
+class PlanOptionView(BaseModel):
+    """One of the compiler's alternative plans, as the chooser saw it."""
+
+    index: int
+    devices: list[str]
+    summary: str
+    passes: bool
+    failed_on: str
+
+
+class PlanChoiceView(BaseModel):
+    """Which alternative plan was chosen, by whom (a backend or ``planner``), and why."""
+
+    options: list[PlanOptionView]
+    chosen: int
+    reason: str
+    by: str
+
+
 class RunView(BaseModel):
-    """How one run of the agent graph ended, or that it waits for approval."""
+    """How one run of the agent graph ended, or that it waits for approval.
+
+    ``plan_choice`` is set when the compiler offered alternative plans.
+    """
 
     run_id: str
     outcome: str
@@ -69,6 +93,7 @@ class RunView(BaseModel):
     verdicts: list[VerdictView]
     awaiting_approval: str | None
     seconds: float
+    plan_choice: PlanChoiceView | None = None
 
 
 class PendingView(BaseModel):

@@ -32,6 +32,7 @@ from netgpt.api.models import (
     DeviceView,
     ForecastView,
     LinkView,
+    PlanChoiceView,
     RunView,
     TelemetryView,
     TopologyView,
@@ -76,6 +77,10 @@ def run_view(run: RunResult) -> RunView:
             else None
         ),
         seconds=round(run.seconds, 4),
+        plan_choice=(
+            PlanChoiceView.model_validate(state["plan_choice"]) if state.get("plan_choice")
+            else None
+        ),
     )
 
 

@@ -41,6 +41,12 @@ Built on the current configs and the digital twin, deterministic, pure (no I/O).
 - **slo**: not compilable to device config: an empty change set with a note.
 
 IGP costs are per direction (the sending interface's cost), so a raise never moves reverse traffic.
+
+**Alternatives** (:func:`compile_alternatives`): where a plan chooses paths or links (waypoint,
+load balancing, latency, utilization ceiling), the links it steered are avoided in the next
+compile: path searches pay a penalty on them and the ceiling repair does not raise their costs
+again. Each alternative is a complete plan with its own notes; the agent verifies each on the
+twin and the policies, and a person's or a model's choice among those that pass is recorded.
 """
 
 from __future__ import annotations
@@ -95,7 +101,7 @@ from netgpt.intents.verify import evaluate_expectation, path_links, scoped_links
 from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
 from netgpt.sim_networks.twin import DigitalTwin, DropReason, TrafficMatrix
 
-__all__ = ["CompileError", "compile_intent", "intent_acl_name"]
+__all__ = ["CompileError", "compile_alternatives", "compile_intent", "intent_acl_name"]
 
 _MAX_COST = 65535
 _CANDIDATE_PATHS = 16
@@ -107,6 +113,9 @@ _EPS = 1e-9
 # traffic moves do not put the link straight back over it; it settles for the ceiling itself
 # when no plan reaches the margin.
 _CEILING_HEADROOM = 0.05
+# what an avoided link direction adds to a path search's cost or delay: a path over it is taken
+# only when no other one exists
+_AVOID_PENALTY = 1_000_000.0
 
 
 class CompileError(ConfigError):
@@ -138,6 +147,9 @@ class _Plan:
     notes: list[str] = field(default_factory=list)
     # this intent's allow expectations, when it also blocks: exceptions to its own drop rules
     allows: list[tuple[int, AccessExpectation]] = field(default_factory=list)
+    # link directions to keep off (an alternative plan) and those this plan steered
+    avoid: frozenset[tuple[str, str]] = frozenset()
+    steered: set[tuple[str, str]] = field(default_factory=set)
 
     def twin(self) -> DigitalTwin:
         return self.base_twin.with_configs(self.configs)
@@ -170,9 +182,15 @@ class _Plan:
             b = _interface(self.configs[lk.b], lk.b_interface)
             if a is None or b is None or not (a.enabled and b.enabled):
                 continue
-            g.add_edge(lk.a, lk.b, cost=self.cost(lk.a, lk.b), delay=lk.delay_ms)
-            g.add_edge(lk.b, lk.a, cost=self.cost(lk.b, lk.a), delay=lk.delay_ms)
+            for u, v in ((lk.a, lk.b), (lk.b, lk.a)):
+                penalty = _AVOID_PENALTY if (u, v) in self.avoid else 0.0
+                g.add_edge(u, v, cost=self.cost(u, v), delay=lk.delay_ms,
+                           pref=self.cost(u, v) + penalty, pref_delay=lk.delay_ms + penalty)
         return g
+
+    def steer(self, path: tuple[str, ...] | list[str]) -> None:
+        """Record the link directions a chosen path takes (an alternative avoids them)."""
+        self.steered.update(path_links(tuple(path)))
 
 
 def _interface(cfg: DeviceConfig, name: str) -> InterfaceConfig | None:
@@ -388,7 +406,7 @@ def _destination_routes(dst: ResolvedEndpoint, topology: Topology) -> list[tuple
 def _segment(g: nx.DiGraph, a: str, b: str, used: set[str]) -> list[str]:
     view = nx.subgraph_view(g, filter_node=lambda n: n in (a, b) or n not in used)
     try:
-        return list(nx.shortest_path(view, a, b, weight="cost"))
+        return list(nx.shortest_path(view, a, b, weight="pref"))
     except nx.NetworkXNoPath:
         raise CompileError(
             f"no path from {a} to {b} that avoids devices already on the waypoint path "
@@ -420,6 +438,7 @@ def _waypoint(plan: _Plan, index: int, e: WaypointExpectation) -> None:
             for a, b in itertools.pairwise(stops):
                 path.extend(_segment(g, a, b, set(path))[1:])
             plan.notes.append(f"waypoint path for {prefix} from {s}: {'-'.join(path)}")
+            plan.steer(path)
             for u, v in itertools.pairwise(path):
                 seen = wanted.setdefault((u, prefix), v)
                 if seen != v:
@@ -485,7 +504,7 @@ def _load_balancing(plan: _Plan, index: int, e: LoadBalancingExpectation) -> Non
     g = plan.graph()
     try:
         candidates = [tuple(p) for p in itertools.islice(
-            nx.shortest_simple_paths(g, s, d, weight="cost"), _CANDIDATE_PATHS)]
+            nx.shortest_simple_paths(g, s, d, weight="pref"), _CANDIDATE_PATHS)]
     except nx.NetworkXNoPath:
         candidates = []
     if len(candidates) < e.paths:
@@ -505,6 +524,8 @@ def _load_balancing(plan: _Plan, index: int, e: LoadBalancingExpectation) -> Non
                 + "; ".join("-".join(p) for p in combo)
                 + ". Raised IGP costs also move other traffic that used those link directions"
             )
+            for p in combo:
+                plan.steer(p)
             _confirm(plan, index, e)
             return
     raise CompileError(
@@ -640,7 +661,7 @@ def _lower_utilization(
 ) -> list[tuple[float, tuple[str, str]]]:
     """Raise IGP costs greedily until no link in scope is over ``limit``; the links still over."""
     excess, over = _excess(e, plan.twin(), traffic, limit)
-    pinned: set[tuple[str, str]] = set()
+    pinned: set[tuple[str, str]] = set(plan.avoid)
     for _ in range(_CEILING_STEPS):
         todo = [k for _, k in over if k not in pinned]
         if not over or not todo:
@@ -662,6 +683,7 @@ def _lower_utilization(
         excess, over, chosen = best
         plan.set_cost(u, v, chosen, f"move traffic off {u}->{v} (ceiling "
                                     f"{e.max_utilization:.0%})")
+        plan.steered.add((u, v))
     return over
 
 
@@ -681,11 +703,11 @@ def _ceiling(
     aim = e.max_utilization * (1.0 - _CEILING_HEADROOM)
     # first for the margin; whatever that leaves over the ceiling itself gets a second pass, and
     # if chasing the margin led somewhere the ceiling cannot be met, plan for the ceiling alone
-    start = dict(plan.configs), {k: list(r) for k, r in plan.reasons.items()}
+    start = dict(plan.configs), {k: list(r) for k, r in plan.reasons.items()}, set(plan.steered)
     _lower_utilization(plan, e, traffic, aim)
     over = _lower_utilization(plan, e, traffic, e.max_utilization)
     if over:
-        plan.configs, plan.reasons = start
+        plan.configs, plan.reasons, plan.steered = start[0], start[1], set(start[2])
         over = _lower_utilization(plan, e, traffic, e.max_utilization)
     if over:
         util, (u, v) = over[0]
@@ -722,7 +744,7 @@ def _latency(plan: _Plan, index: int, e: LatencyExpectation) -> None:
             continue
         g = plan.graph()
         try:
-            fastest = tuple(nx.shortest_path(g, s, d, weight="delay"))
+            fastest = tuple(nx.shortest_path(g, s, d, weight="pref_delay"))
         except nx.NetworkXNoPath:
             raise CompileError(f"no path from {s} to {d}") from None
         best = _path_sum(g, fastest, "delay")
@@ -746,6 +768,7 @@ def _latency(plan: _Plan, index: int, e: LatencyExpectation) -> None:
                 raise CompileError(f"raising {u}->{v} to keep {s}->{d} fast exceeds the "
                                    f"maximum IGP cost {_MAX_COST}")
             plan.set_cost(u, v, new, f"keep {s}->{d} on paths under {e.max_ms} ms")
+        plan.steer(fastest)
         plan.notes.append(f"latency {s} -> {d}: steered toward {'-'.join(fastest)} "
                           f"({best:.3f} ms, limit {e.max_ms} ms) by raising IGP costs")
     _confirm(plan, index, e)
@@ -771,11 +794,14 @@ def compile_intent(
     configs: Mapping[str, DeviceConfig],
     *,
     traffic: TrafficMatrix | None = None,
+    avoid: frozenset[tuple[str, str]] = frozenset(),
 ) -> ChangeSet:
     """Compile ``intent`` into per-device candidate configs built on ``configs``.
 
     Devices missing from ``configs`` run their day-0 config. Only devices whose config changes
-    appear in the change set, each with its full candidate and the reasons. Raises
+    appear in the change set, each with its full candidate and the reasons. ``avoid``: link
+    directions to keep the plan's paths off where another way exists, and whose IGP cost a
+    ceiling repair must not raise (see :func:`compile_alternatives`). Raises
     :class:`CompileError` when the intent cannot be met here or would override another intent,
     :class:`ConfigError` for names the topology does not have.
     """
@@ -783,7 +809,8 @@ def compile_intent(
     if unknown:
         raise CompileError(f"configs name devices not in topology {topology.name!r}: {unknown}")
     base = {d: configs.get(d) or topology.initial_config(d) for d in topology.devices}
-    plan = _Plan(topology, DigitalTwin(topology, base), intent_acl_name(intent.id), dict(base))
+    plan = _Plan(topology, DigitalTwin(topology, base), intent_acl_name(intent.id), dict(base),
+                 avoid=frozenset(avoid))
     for device in topology.devices:
         if any(a.name == plan.acl for a in base[device].acls):
             plan.set(device, _without_acl(base[device], plan.acl),
@@ -840,4 +867,37 @@ def compile_intent(
     )
     if not changes:
         plan.notes.append("nothing to change on any device")
-    return ChangeSet(intent_id=intent.id, changes=changes, notes=tuple(plan.notes))
+    return ChangeSet(intent_id=intent.id, changes=changes, notes=tuple(plan.notes),
+                     steered=tuple(sorted(plan.steered)))
+
+
+def compile_alternatives(
+    intent: Intent,
+    topology: Topology,
+    configs: Mapping[str, DeviceConfig],
+    *,
+    traffic: TrafficMatrix | None = None,
+    limit: int = 3,
+) -> list[ChangeSet]:
+    """Up to ``limit`` distinct plans for ``intent``; the first is :func:`compile_intent`'s.
+
+    Each next plan avoids every link direction the plans before it steered (see the module
+    docstring); the search stops at the first compile that fails or repeats a plan. Intents
+    whose plans steer nothing (access, reachability, bandwidth, slo) have one plan. Raises what
+    :func:`compile_intent` raises for the first plan.
+    """
+    if limit < 1:
+        raise ConfigError(f"limit must be at least 1, got {limit}")
+    plans = [compile_intent(intent, topology, configs, traffic=traffic)]
+    avoid = set(plans[0].steered)
+    while len(plans) < limit and avoid and plans[-1].changes:
+        try:
+            alt = compile_intent(intent, topology, configs, traffic=traffic,
+                                 avoid=frozenset(avoid))
+        except CompileError:
+            break
+        if not alt.changes or any(alt.candidates() == p.candidates() for p in plans):
+            break
+        plans.append(alt)
+        avoid |= set(alt.steered)
+    return plans

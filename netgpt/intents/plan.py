@@ -25,11 +25,14 @@ class ChangeSet:
     """Per-device candidate configs for one intent (empty when nothing needs to change).
 
     ``notes`` explain the plan in words (which paths, which devices, why), for the operator.
+    ``steered``: the link directions (device, neighbour) whose use the plan chose: the paths it
+    pins or balances over, the links whose IGP cost it raised.
     """
 
     intent_id: str
     changes: tuple[DeviceChange, ...] = ()
     notes: tuple[str, ...] = ()
+    steered: tuple[tuple[str, str], ...] = ()
 
     @property
     def devices(self) -> tuple[str, ...]:

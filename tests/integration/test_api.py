@@ -123,6 +123,9 @@ def test_approval_needs_an_approver_and_four_eyes(api: Api):
     by_approver = api.post("/api/intents", "approver", json={"text": WAYPOINT}).json()
     assert by_approver["outcome"] == "awaiting_approval", by_approver["reason"]
     run_id = by_approver["run_id"]
+    # two plans pass; with no model configured the planner's first is kept, and the run says so
+    choice = by_approver["plan_choice"]
+    assert choice["by"] == "planner" and choice["chosen"] == 0 and len(choice["options"]) >= 2
     pending = {p["run_id"]: p for p in api.get("/api/approvals").json()}
     assert pending[run_id]["submitter"] == "approver" and pending[run_id]["diffs"]
     assert api.post(f"/api/approvals/{run_id}/approve", "operator").status_code == 403

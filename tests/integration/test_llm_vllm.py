@@ -232,3 +232,29 @@ def test_agent_graph_resolves_text_the_parser_cannot_place(backend, campus_net, 
         after = platform.read_configs()
         platform.close()
     assert after == before
+
+
+def test_the_served_model_chooses_between_plans_that_pass(backend, tmp_path):
+    """A waypoint with two passing plans: the model's choice and reason are kept (dry run)."""
+    net = start_network("abilene", tmp_path / "abilene", start=58000)
+    assert net.inventory is not None
+    platform = IntentPlatform(net.inventory, tmp_path / "agent", topology=net.topology,
+                              llm=backend, llm_timeout_s=120)
+    try:
+        before = platform.read_configs()
+        run = platform.submit("traffic from SNVAng to NYCMng must go through HSTNng",
+                              dry_run=True)
+        assert run.outcome == "dry_run", run.state.get("reason")
+        choice = run.state["plan_choice"]
+        passing = [o for o in choice["options"] if o["passes"]]
+        assert len(passing) >= 2
+        # the model answered (schema-constrained), or the record says why the planner's stood
+        assert choice["by"] == backend.backend, choice["reason"]
+        assert choice["chosen"] in {o["index"] for o in passing} and choice["reason"].strip()
+        assert run.state["plan"] == run.state["plans"][choice["chosen"]]
+        (record,) = [r for r in platform.audit.records(run.run_id) if r.step == "choose"]
+        assert record.detail["by"] == backend.backend
+        assert platform.read_configs() == before  # a dry run changes nothing
+    finally:
+        platform.close()
+        net.stop()

@@ -491,3 +491,41 @@ def test_ceiling_splits_one_big_flow_over_a_tied_path():
     assert len(after.paths("CHINng", after.default_address("NYCMng"))) == 2
     _, verdicts = verify_on_twin(intent, topo, change.applied_to(configs), traffic=traffic)
     assert all(v.passed for v in verdicts)
+
+
+# ------------------------------------------------------------------------------------------
+# alternatives
+
+
+def test_alternatives_are_distinct_plans_that_each_hold(abilene):
+    from netgpt.intents.compiler import compile_alternatives
+
+    it = intent(WaypointExpectation(source=DeviceEndpoint(name="SNVAng"),
+                                    destination=DeviceEndpoint(name="NYCMng"), via=("HSTNng",)))
+    plans = compile_alternatives(it, abilene, {})
+    assert len(plans) >= 2
+    assert plans[0] == compile_intent(it, abilene, {})  # the planner's preference comes first
+    for cs in plans:
+        assert holds(it, abilene, cs.applied_to({}), None) and cs.steered and cs.notes
+    assert len({tuple(sorted(cs.candidates().items(), key=str)) for cs in plans}) == len(plans)
+    # the second keeps off what the first steered wherever the waypoint allows another way
+    first, second = set(plans[0].steered), set(plans[1].steered)
+    assert len(second & first) < len(first)
+
+
+def test_a_plan_that_steers_nothing_has_no_alternative(campus):
+    from netgpt.intents.compiler import compile_alternatives
+
+    it = parse_intent("block telnet from guests to servers", NameTable.from_topology(campus))
+    (only,) = compile_alternatives(it, campus, {})
+    assert only.changes and not only.steered
+
+
+def test_alternatives_limit_is_checked(abilene):
+    from netgpt.intents.compiler import compile_alternatives
+
+    it = intent(WaypointExpectation(source=DeviceEndpoint(name="SNVAng"),
+                                    destination=DeviceEndpoint(name="NYCMng"), via=("HSTNng",)))
+    assert len(compile_alternatives(it, abilene, {}, limit=1)) == 1
+    with pytest.raises(ConfigError, match="limit must be at least 1"):
+        compile_alternatives(it, abilene, {}, limit=0)
