@@ -67,7 +67,11 @@ _SITE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 @dataclass(frozen=True)
 class AdapterSettings:
-    """LoRA shape and how one adapter is trained (seeded)."""
+    """LoRA shape and how one adapter is trained (seeded).
+
+    ``size_weight``: loss weighting by traffic level, as in
+    :class:`~netgpt.edge_models.gpt_forecaster.TrainingSettings` (the global model's default).
+    """
 
     rank: int = 8
     alpha: int = 16
@@ -77,6 +81,7 @@ class AdapterSettings:
     batch_size: int = 32
     lr: float = 2e-3
     seed: int = 0
+    size_weight: float = 1.0
 
     def lora_config(self) -> LoraConfig:
         """The peft configuration (GPT-2's ``Conv1D`` stores weights as fan-in x fan-out)."""
@@ -98,6 +103,7 @@ class AdapterSettings:
             warmup=max(1, self.steps // 10),
             seed=self.seed,
             log_every=max(1, self.steps // 5),
+            size_weight=self.size_weight,
         )
 
 

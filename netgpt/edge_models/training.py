@@ -73,8 +73,10 @@ SHARED_FILES: dict[str, str] = {
 DEFAULT_CONFIG = GPTForecasterConfig()
 """The shipped architecture (chosen on a validation split, 70-80% of each file)."""
 
-DEFAULT_SETTINGS = TrainingSettings(steps=4000, batch_size=32, lr=1e-3, warmup=100)
-"""Global-model training: about 128 k windows."""
+DEFAULT_SETTINGS = TrainingSettings(
+    steps=4000, batch_size=32, lr=2e-3, warmup=100, size_weight=1.0
+)
+"""Global-model training: about 128 k windows, each weighted by its traffic level."""
 
 DEFAULT_ADAPTER_SETTINGS = AdapterSettings()
 """One LoRA adapter per site."""

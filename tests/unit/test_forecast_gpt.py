@@ -208,3 +208,48 @@ def test_config_is_checked():
         dataclasses.replace(TINY, levels=(0.1, 0.9))
     with pytest.raises(ForecastError, match="output"):
         dataclasses.replace(TINY, output="samples")
+
+
+def test_weighted_pinball_weighs_windows_and_ignores_nan():
+    from netgpt.edge_models.gpt_forecaster import _pinball
+
+    levels = torch.tensor([0.1, 0.5, 0.9])
+    pred = torch.zeros(2, 3, 3)
+    target = torch.tensor([[1.0, 1.0, float("nan")], [4.0, 4.0, 4.0]])
+    plain = _pinball(pred, target, levels)
+    assert torch.isclose(_pinball(pred, target, levels, torch.ones(2)), plain)
+    only_first = _pinball(pred, target, levels, torch.tensor([1.0, 0.0]))
+    only_second = _pinball(pred, target, levels, torch.tensor([0.0, 1.0]))
+    assert torch.isclose(only_first, torch.tensor(0.5))  # mean(0.1, 0.5, 0.9) * 1
+    assert torch.isclose(only_second, torch.tensor(2.0))
+    assert only_first < plain < only_second
+
+
+def test_size_weighting_favours_the_large_series():
+    from netgpt.edge_models.gpt_forecaster import _WindowSampler
+
+    rng = np.random.default_rng(0)
+    values = np.column_stack(
+        [1.0 + 0.1 * rng.random(600), 100.0 + 10 * rng.random(600), np.full(600, np.nan)]
+    )
+    panel = TrainingPanel("p", values, mix=False)
+    base = TrainingSettings(drop_season_prob=0.0, truncate_prob=0.0)
+    plain = _WindowSampler(TINY, [panel], base, np.random.default_rng(1))
+    *_, w = plain.batch(64)
+    assert torch.all(w == 1.0)
+    weighted = _WindowSampler(
+        TINY, [panel], dataclasses.replace(base, size_weight=1.0), np.random.default_rng(1)
+    )
+    assert weighted.col_probs[0] is not None
+    assert weighted.col_probs[0][1] > 0.95  # the 100x larger column dominates the draws
+    *_, w = weighted.batch(64)
+    assert torch.all((w > 0.5) & (w < 2.0))  # each window's level is near its column's
+
+
+def test_size_weighted_training_lowers_the_loss():
+    f = GPTForecaster(TINY)
+    log = f.train_on(
+        [TrainingPanel("synthetic", traffic(noise=0.01))],
+        TrainingSettings(steps=60, batch_size=16, lr=3e-3, warmup=5, log_every=10, size_weight=1),
+    )
+    assert log.final_loss < 0.6 * log.first_loss, log.losses
