@@ -29,6 +29,13 @@ agent reads text (``netgpt.agents``): the parser first, the model only when the 
 place the text (reasons ``unplaced`` and ``incomplete``; refused, contradictory, out-of-range texts
 and unknown names stay refused), and a model reading that names something the text does not
 mention is refused too; so the 10 bad inputs count only when the result is still a refusal.
+
+Plan choice (``*_plan_choice_accuracy``): ``--plan-choices`` held-out choices of the plan corpus
+(``netgpt.cloud_models.plan_corpus``, a seed the training never uses, less any choice the
+adapter was trained on), asked through
+``choose_plan`` with the ``plans`` adapter, schema-constrained, as the agent asks; an item counts
+when the chosen index is the planner's preferred one. ``*_plan_choice_ms`` is the median time per
+choice; ``plan_choice_first_option_accuracy`` is what always taking option 0 would score.
 """
 
 from __future__ import annotations
@@ -56,7 +63,9 @@ from netgpt.cloud_models import (  # noqa: E402
     read_intent,
 )
 from netgpt.cloud_models.intent_draft import ungrounded_names  # noqa: E402
+from netgpt.cloud_models.plan_corpus import PlanPair, build_plan_corpus  # noqa: E402
 from netgpt.cloud_models.prompts import intent_messages  # noqa: E402
+from netgpt.cloud_models.proposals import choose_plan  # noqa: E402
 from netgpt.cloud_models.training import load_card, shipped_adapters, shipped_model_dir  # noqa: E402
 from netgpt.cloud_models.vllm_server import (  # noqa: E402
     ensure_vllm_env,
@@ -193,11 +202,30 @@ def paraphrase_accuracy(read: Callable[[str, NameTable], Any]) -> dict[str, Any]
             "model_misses": misses}
 
 
+PLAN_SEED = 9000  # training draws plan corpora with seeds 11 (+ its seed) and 3000
+
+
+def plan_choice_accuracy(llm: LanguageModel, pairs: list[PlanPair]) -> tuple[float, float]:
+    """(share of ``pairs`` where the model picks the preferred index, median ms per choice)."""
+    hits, times = 0, []
+    for p in pairs:
+        started = time.perf_counter()
+        try:
+            index, _ = choose_plan(llm, p.options, p.goal, adapter="plans", timeout_s=120)
+        except LLMError:
+            index = -1
+        times.append(time.perf_counter() - started)
+        hits += index == json.loads(p.target)["index"]
+    return round(hits / max(1, len(pairs)), 4), _median_ms(times)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--skip-vllm", action="store_true", help="in-process numbers only")
+    parser.add_argument("--plan-choices", type=int, default=100,
+                        help="held-out plan choices to score (0: none)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for each backend (1: two threads thrash as soon as "
                              "another process competes for a core)")
@@ -220,6 +248,16 @@ def main() -> int:
 
     parser_acc = paraphrase_accuracy(parser_only)
     result["parser_paraphrase_accuracy"] = parser_acc["chain_accuracy"]
+    plans = build_plan_corpus(args.plan_choices, seed=PLAN_SEED).pairs
+    if plans and card is not None and card.settings.get("plan_pairs"):
+        # held out for real: drop any choice the adapter was trained on (same goal and options)
+        trained = build_plan_corpus(int(card.settings["plan_pairs"]),
+                                    seed=int(card.settings["seed"]) + 11).pairs
+        seen = {(p.goal, p.options) for p in trained}
+        plans = [p for p in plans if (p.goal, p.options) not in seen]
+    result["plan_choices"] = len(plans)
+    result["plan_choice_first_option_accuracy"] = round(
+        sum(json.loads(p.target)["index"] == 0 for p in plans) / max(1, len(plans)), 4)
 
     local = llm_from_config("transformers_local", environ={}, threads=args.threads)
     try:
@@ -231,6 +269,9 @@ def main() -> int:
         result["local_paraphrase_accuracy"] = acc["model_accuracy"]
         result["parser_then_local_accuracy"] = acc["chain_accuracy"]
         result["local_paraphrase_misses"] = acc["model_misses"]
+        if plans:
+            (result["local_plan_choice_accuracy"],
+             result["local_plan_choice_ms"]) = plan_choice_accuracy(local, plans)
     finally:
         local.close()
 
@@ -255,6 +296,9 @@ def main() -> int:
                 result["vllm_paraphrase_accuracy"] = acc["model_accuracy"]
                 result["parser_then_vllm_accuracy"] = acc["chain_accuracy"]
                 result["vllm_paraphrase_misses"] = acc["model_misses"]
+                if plans:
+                    (result["vllm_plan_choice_accuracy"],
+                     result["vllm_plan_choice_ms"]) = plan_choice_accuracy(served, plans)
             finally:
                 served.close()
                 stop_vllm_server(Path(tmp))

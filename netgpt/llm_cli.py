@@ -68,18 +68,30 @@ def train(
                                          "thrash when another process competes).")] = 1,
     tiny: Annotated[bool, typer.Option("--tiny", help="Tiny corpus and model: seconds, "
                                        "for tests and CI; useless answers.")] = False,
+    plans_only: Annotated[bool, typer.Option(
+        "--plans-only", help="Train only the plan-choice adapter (adapters/plans) on the model "
+                             "already in --out.")] = False,
 ) -> None:
-    """Train the intent model (a small Llama) and its site adapters from the project's corpus."""
-    from netgpt.cloud_models.training import TrainingSettings, train_cloud_model
+    """Train the intent model (a small Llama), its site adapters and its plan-choice adapter."""
+    from netgpt.cloud_models.training import (
+        TrainingSettings,
+        train_cloud_model,
+        train_plans_adapter,
+    )
 
     changes: dict[str, Any] = {"seed": seed, "threads": threads}
     if epochs is not None:
         changes["epochs"] = epochs
     settings = (TrainingSettings.tiny(**changes) if tiny else TrainingSettings(**changes))
     start = time.monotonic()
-    card = train_cloud_model(out.resolve(), settings,
-                             log=lambda m: console.print(f"[{time.monotonic() - start:6.1f} s] "
-                                                         f"{m}", highlight=False))
+
+    def log(message: str) -> None:
+        console.print(f"[{time.monotonic() - start:6.1f} s] {message}", highlight=False)
+
+    if plans_only:
+        card = train_plans_adapter(out.resolve(), settings, log=log)
+    else:
+        card = train_cloud_model(out.resolve(), settings, log=log)
     table = Table(title=f"trained {card.name}")
     table.add_column("what")
     table.add_column("value")
@@ -89,8 +101,12 @@ def train(
     table.add_row("model size", f"{card.size_bytes / 1e6:.1f} MB")
     table.add_row("validation exact match", str(card.validation_exact))
     for a in card.adapters:
-        table.add_row(f"adapter {a.name}", f"{a.size_bytes / 1e3:.0f} kB, jargon exact "
-                      f"{a.jargon_exact_base} -> {a.jargon_exact_adapter}")
+        if a.task == "choose_plan":
+            table.add_row(f"adapter {a.name}", f"{a.size_bytes / 1e3:.0f} kB, plan choice "
+                          f"accuracy {a.choice_accuracy_base} -> {a.choice_accuracy_adapter}")
+        else:
+            table.add_row(f"adapter {a.name}", f"{a.size_bytes / 1e3:.0f} kB, jargon exact "
+                          f"{a.jargon_exact_base} -> {a.jargon_exact_adapter}")
     console.print(table)
 
 

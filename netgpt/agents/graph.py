@@ -22,9 +22,10 @@ stage produced the intent.
 
 The compiler may offer alternative plans (``AgentContext.compile`` returns them, the planner's
 preference first). ``choose`` checks each on the twin and the policies; only those that pass are
-options. With two or more, the model chooses (``AgentContext.choose``) and its reason is kept
-(state ``plan_choice`` and the audit); with no model, or when the model fails, the planner's
-first passing plan is kept and the record says why. The chosen plan then goes through
+options, numbered as the chooser sees them. With two or more, the model chooses
+(``AgentContext.choose``) and its reason is kept (state ``plan_choice`` and the audit); with no
+model, or when the model fails, the planner's preference (:func:`preferred_plan`: fewest devices,
+then fewest steered links) is kept and the record says why. The chosen plan then goes through
 ``verify_twin`` and ``policy`` like any plan: nothing a model says skips them.
 """
 
@@ -45,7 +46,7 @@ from netgpt.agents.store import IntentStore
 from netgpt.device_config import DeviceConfig
 from netgpt.errors import IntentParseError, NetGPTError
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
-from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
+from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource, preferred_plan
 from netgpt.tools.base import ApplyResult, config_diff
 
 __all__ = ["MODEL_PARSE_REASONS", "AgentContext", "IntentRunState", "Outcome", "build_intent_graph"]
@@ -96,7 +97,8 @@ class AgentContext:
     Optional, set when a language model is configured: ``draft(text, actor)`` -> (Intent, how it
     was read: backend, model, confidence...) for text the parser could not place (raises
     NetGPTError when the model cannot either); ``explain(what)`` -> (explanation, backend);
-    ``choose(intent, options)`` -> (index, reason, backend) among option summaries (raises
+    ``choose(intent, options)`` -> (index, reason, backend, adapter or None) among option
+    summaries (raises
     NetGPTError when the model cannot answer).
     """
 
@@ -115,7 +117,7 @@ class AgentContext:
     audit: AuditLog
     draft: Callable[[str, str], tuple[Intent, dict[str, Any]]] | None = None
     explain: Callable[[str], tuple[str, str]] | None = None
-    choose: Callable[[Intent, Sequence[str]], tuple[int, str, str]] | None = None
+    choose: Callable[[Intent, Sequence[str]], tuple[int, str, str, str | None]] | None = None
 
 
 def _verdict_dict(v: Verdict) -> dict[str, Any]:
@@ -161,15 +163,6 @@ def _plan_from(d: Mapping[str, Any]) -> ChangeSet:
 
 def _configs_from(d: Mapping[str, Mapping[str, Any]]) -> dict[str, DeviceConfig]:
     return {k: DeviceConfig.model_validate(v) for k, v in d.items()}
-
-
-def _option_summary(cs: ChangeSet, twin_verdicts: Sequence[Verdict]) -> str:
-    """One plan in a few lines for whoever chooses: what changes, why, what the twin saw."""
-    devices = ", ".join(cs.devices) or "no device"
-    lines = [f"changes {len(cs.devices)} device(s): {devices}", *cs.notes[:3]]
-    lines += [f"twin: {v.evidence}" for v in twin_verdicts[:2]]
-    text = "; ".join(lines)
-    return text if len(text) <= 600 else text[:597] + "..."
 
 
 def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
@@ -349,30 +342,30 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             options.append({
                 "index": index,
                 "devices": list(change_set.devices),
-                "summary": _option_summary(change_set, twin_verdicts),
+                "summary": change_set.summary(),
                 "passes": not failed,
                 "failed_on": str(failed[0]) if failed else "",
             })
         viable = [o for o in options if o["passes"]]
-        chosen, reason, by = 0, "", "planner"
+        chosen, reason, by, adapter = 0, "", "planner", None
         if not viable:
             reason = "no alternative passes the twin and the policies; the first plan is judged"
         elif len(viable) == 1:
             chosen = viable[0]["index"]
             reason = "the only plan that passes the twin and the policies"
-        elif ctx.choose is None:
-            chosen = viable[0]["index"]
-            reason = ("the planner's first plan among those that pass (no language model is "
-                      "configured to choose)")
         else:
-            try:
-                pick, why, by = ctx.choose(intent, [o["summary"] for o in viable])
-                chosen, reason = viable[pick]["index"], why
-            except (NetGPTError, IndexError) as exc:
-                chosen, by = viable[0]["index"], "planner"
-                reason = f"the planner's first plan among those that pass (the model failed: {exc})"
-        choice = {"options": options, "chosen": chosen, "reason": reason, "by": by}
-        record(state, "choose", "ok", chosen=chosen, reason=reason, by=by,
+            # the planner's preference, renumbered among the passing options as a model sees them
+            pick, why = preferred_plan([_plan_from(plans[o["index"]]) for o in viable])
+            chosen, reason = viable[pick]["index"], f"{why} (no language model is configured)"
+            if ctx.choose is not None:
+                try:
+                    pick, why, by, adapter = ctx.choose(intent, [o["summary"] for o in viable])
+                    chosen, reason = viable[pick]["index"], why
+                except (NetGPTError, IndexError) as exc:
+                    reason = f"{why[:-1]}: the planner's preference (the model failed: {exc})"
+        choice = {"options": options, "chosen": chosen, "reason": reason, "by": by,
+                  "adapter": adapter}
+        record(state, "choose", "ok", chosen=chosen, reason=reason, by=by, adapter=adapter,
                options=[{k: o[k] for k in ("index", "devices", "passes", "failed_on")}
                         for o in options])
         return {

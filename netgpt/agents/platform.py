@@ -42,6 +42,8 @@ from netgpt.cloud_models import (
     read_intent,
 )
 from netgpt.cloud_models.intent_draft import ungrounded_names
+from netgpt.cloud_models.prompts import plan_goal
+from netgpt.cloud_models.training import PLANS_ADAPTER
 from netgpt.device_config import DeviceConfig
 from netgpt.errors import ConfigError, DeviceError, LifecycleError, LLMOutputError
 from netgpt.intents.compiler import compile_alternatives
@@ -240,6 +242,7 @@ class IntentPlatform:
         self._readers: dict[str, NetconfDriver] = {}
         self._reader_locks: dict[str, threading.Lock] = {}
         self._traffic: TrafficMatrix | None = None
+        self._plan_adapter: str | None = None  # "" once known that the model has none
         self.telemetry: BackgroundTelemetry | None = None
         self._last_change = 0.0  # monotonic time of the last apply
         self.graph = build_intent_graph(self._context(), self.checkpointer)
@@ -331,6 +334,13 @@ class IntentPlatform:
             "the measured link loads are not explained by any traffic matrix over the current "
             "routing (the network changed while it was measured?); try again"
         )
+
+    def _plans_adapter(self) -> str | None:
+        """The model's plan-choice adapter when it serves one (looked up once)."""
+        if self._plan_adapter is None:
+            served = self.llm.health().adapters
+            self._plan_adapter = PLANS_ADAPTER if PLANS_ADAPTER in served else ""
+        return self._plan_adapter or None
 
     def _traffic_for(self, intents: Sequence[Intent]) -> TrafficMatrix | None:
         if not any(k in _TRAFFIC_KINDS for i in intents for k in i.kinds):
@@ -435,12 +445,12 @@ class IntentPlatform:
         def explain_(what: str) -> tuple[str, str]:
             return explain(self.llm, what, timeout_s=self.llm_timeout_s), self.llm.backend
 
-        def choose_(intent: Intent, options: Sequence[str]) -> tuple[int, str, str]:
-            goal = (f"{intent.text or ', '.join(intent.kinds)}. Every option meets the intent on "
-                    "the twin and passes the policies; prefer the one that changes fewer "
-                    "devices and disturbs less other traffic.")
-            index, reason = choose_plan(self.llm, options, goal, timeout_s=self.llm_timeout_s)
-            return index, reason, self.llm.backend
+        def choose_(intent: Intent, options: Sequence[str]) -> tuple[int, str, str, str | None]:
+            goal = plan_goal(intent.text or ", ".join(intent.kinds))
+            adapter = self._plans_adapter()
+            index, reason = choose_plan(self.llm, options, goal, timeout_s=self.llm_timeout_s,
+                                        adapter=adapter)
+            return index, reason, self.llm.backend, adapter
 
         with_model = self.llm.backend != "embedded"
         return AgentContext(

@@ -70,12 +70,16 @@ class PlanOptionView(BaseModel):
 
 
 class PlanChoiceView(BaseModel):
-    """Which alternative plan was chosen, by whom (a backend or ``planner``), and why."""
+    """Which alternative plan was chosen, by whom, and why.
+
+    ``by`` is a backend or ``planner``; ``adapter`` the model's task adapter, if it used one.
+    """
 
     options: list[PlanOptionView]
     chosen: int
     reason: str
     by: str
+    adapter: str | None = None
 
 
 class RunView(BaseModel):

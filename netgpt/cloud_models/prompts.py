@@ -20,6 +20,7 @@ __all__ = [
     "choose_plan_messages",
     "explain_messages",
     "intent_messages",
+    "plan_goal",
     "restate_schema_message",
 ]
 
@@ -58,6 +59,12 @@ def choose_plan_messages(options: Sequence[str], goal: str) -> tuple[ChatMessage
         ChatMessage("system", _PLAN_SYSTEM),
         ChatMessage("user", f"Goal: {goal.strip()}\nOptions:\n{listed}"),
     )
+
+
+def plan_goal(intent_text: str) -> str:
+    """The goal a plan chooser is given for an intent (the agent and the corpus say the same)."""
+    return (f"{intent_text.strip().rstrip('.')}. Every option meets it on the twin and passes "
+            "the policies; prefer the smaller change.")
 
 
 def explain_messages(what: str) -> tuple[ChatMessage, ...]:

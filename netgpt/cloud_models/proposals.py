@@ -158,9 +158,16 @@ def _plan_schema(n: int) -> dict[str, Any]:
 
 
 def choose_plan(
-    llm: LanguageModel, options: Sequence[str], goal: str, *, timeout_s: float | None = None
+    llm: LanguageModel,
+    options: Sequence[str],
+    goal: str,
+    *,
+    timeout_s: float | None = None,
+    adapter: str | None = None,
 ) -> tuple[int, str]:
     """Which of ``options`` best meets ``goal``: ``(index, reason)``, schema-constrained.
+
+    ``adapter``: a LoRA adapter trained for the task (the project's ``plans``), if served.
 
     The index is checked against the options (one retry, then
     :class:`~netgpt.errors.LLMOutputError`). The choice is a proposal: the chosen plan still
@@ -181,6 +188,7 @@ def choose_plan(
     request = ChatRequest(
         messages=choose_plan_messages(options, goal), max_tokens=160, temperature=0.0,
         json_schema=_plan_schema(n), schema_name="PlanChoice", timeout_s=timeout_s,
+        adapter=adapter,
         hint=TaskHint("choose_plan", text=goal, options=tuple(options)),
     )
     answer = ask_structured(llm, request, validate)

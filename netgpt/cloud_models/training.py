@@ -22,6 +22,7 @@ times and validation scores. Training needs no network access and no GPU.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -36,6 +37,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from netgpt.cloud_models.corpus import TrainingPair, build_corpus
+from netgpt.cloud_models.plan_corpus import PlanPair, build_plan_corpus, plan_messages
 from netgpt.cloud_models.prompts import CHAT_TEMPLATE, intent_messages
 from netgpt.errors import ConfigError
 
@@ -57,6 +59,8 @@ SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights"
 BASE_DIR = "intent-llama"
 ADAPTERS_DIR = "adapters"
 CARD_FILE = "netgpt_model.json"
+PLANS_ADAPTER = "plans"
+"""The task adapter for choosing between plans (``choose_plan``), next to the site adapters."""
 SPECIAL_TOKENS = ("<|pad|>", "<|begin|>", "<|end|>", "<|system|>", "<|user|>", "<|assistant|>")
 _VLLM_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256)
 
@@ -93,6 +97,13 @@ class TrainingSettings:
     adapter_steps: int = 500
     adapter_learning_rate: float = 3e-3
     validation: int = 150
+    # the plans task adapter (0 pairs: none); LoRA on every linear layer, longer prompts
+    plan_pairs: int = 1600
+    plan_rank: int = 16
+    plan_steps: int = 400
+    plan_learning_rate: float = 3e-3
+    plan_max_tokens: int = 448
+    plan_validation: int = 100
 
     def __post_init__(self) -> None:
         if self.hidden_size % self.heads or self.heads % self.kv_heads:
@@ -115,7 +126,7 @@ class TrainingSettings:
                    vocab_size=400, hidden_size=64, intermediate_size=128, layers=1, heads=2,
                    kv_heads=1, max_positions=512, epochs=1.0, batch_size=16,
                    adapters=("campus",), adapter_pairs=40, adapter_steps=4, validation=8,
-                   threads=1)
+                   threads=1, plan_pairs=12, plan_steps=3, plan_rank=4, plan_validation=2)
         return replace(base, **changes)
 
 
@@ -134,6 +145,9 @@ class AdapterCard(BaseModel):
     final_loss: float
     jargon_exact_base: float | None = None
     jargon_exact_adapter: float | None = None
+    task: str | None = None  # a task adapter's task (``choose_plan``); None for a site's
+    choice_accuracy_base: float | None = None  # held-out plan choices: the base model's index
+    choice_accuracy_adapter: float | None = None
 
 
 class ModelCard(BaseModel):
@@ -441,8 +455,13 @@ def train_cloud_model(
     for name in s.adapters:
         adapter_cards.append(_train_adapter(model, tokenizer, name, out_dir / ADAPTERS_DIR / name,
                                             s, log))
+    tasks = ["read_intent"]
+    if s.plan_pairs:
+        adapter_cards.append(_train_plans_adapter(model, tokenizer,
+                                                  out_dir / ADAPTERS_DIR / PLANS_ADAPTER, s, log))
+        tasks.append("choose_plan")
     card = ModelCard(
-        created_at=datetime.now(UTC), settings=asdict(s), parameters=n_params,
+        tasks=tasks, created_at=datetime.now(UTC), settings=asdict(s), parameters=n_params,
         corpus_pairs=len(corpus.pairs),
         corpus_sources={src: sum(p.source == src for p in corpus.pairs)
                         for src in sorted({p.source for p in corpus.pairs})},
@@ -459,14 +478,52 @@ def train_cloud_model(
     return card
 
 
-def _train_adapter(model: Any, tokenizer: Any, name: str, out: Path, s: TrainingSettings,
-                   log: Callable[[str], None]) -> AdapterCard:
-    """A LoRA adapter on q_proj,v_proj for one site's jargon; the base stays frozen."""
+_ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _fit_lora(model: Any, tokenizer: Any, examples: Sequence[_Example], *, rank: int,
+              modules: Sequence[str], steps: int, lr: float, seed: int, s: TrainingSettings,
+              log: Callable[[str], None], what: str) -> tuple[Any, list[Any], float, float]:
+    """A LoRA adapter of ``rank`` on ``modules`` trained on ``examples``; the base is frozen.
+
+    Returns the peft model (LoRA layers in place), its trainable parameters, the final loss and
+    the training seconds.
+    """
     import torch
     from peft import LoraConfig, get_peft_model
 
     from netgpt.cloud_models.transformers_local import quiet_peft_warnings
 
+    config = LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=list(modules),
+                        lora_dropout=0.0, bias="none", task_type="CAUSAL_LM")
+    torch.manual_seed(seed)
+    with quiet_peft_warnings():
+        peft_model = get_peft_model(model, config)
+    trainable = [p for p in peft_model.parameters() if p.requires_grad]
+    t0 = time.monotonic()
+    loss, _ = _train_loop(
+        peft_model, trainable, examples, steps=steps, batch_size=s.batch_size, lr=lr,
+        weight_decay=0.0, warmup=max(1, steps // 20), seed=seed, pad_id=tokenizer.pad_token_id,
+        log=log, what=what,
+    )
+    return peft_model, trainable, loss, time.monotonic() - t0
+
+
+def _save_adapter(peft_model: Any, out: Path) -> None:
+    """Write the adapter to ``out`` and take its LoRA layers out of the base model."""
+    out.mkdir(parents=True, exist_ok=True)
+    peft_model.save_pretrained(str(out), safe_serialization=True)
+    (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
+    config_path = out / "adapter_config.json"
+    raw = json.loads(config_path.read_text())
+    raw["base_model_name_or_path"] = "netgpt-intent-llama"
+    config_path.write_text(json.dumps(raw, indent=2) + "\n")
+    peft_model.unload()  # removes the LoRA layers: the base model is as before
+
+
+def _train_adapter(model: Any, tokenizer: Any, name: str, out: Path, s: TrainingSettings,
+                   log: Callable[[str], None]) -> AdapterCard:
+    """A LoRA adapter on q_proj,v_proj for one site's jargon; the base stays frozen."""
     data = build_corpus({name: s.adapter_pairs // 2}, seed=s.seed + 7, jargon_for=(name,),
                         jargon_size=s.adapter_pairs - s.adapter_pairs // 2,
                         paraphrase_share=s.paraphrase_share)
@@ -477,29 +534,12 @@ def _train_adapter(model: Any, tokenizer: Any, name: str, out: Path, s: Training
     examples, _ = _encode(tokenizer, data.pairs, s.max_tokens, s.seed + 7, s.context_share,
                           s.text_loss_weight)
     base_exact = _exact(model, tokenizer, held_pairs, s.max_tokens)
-    config = LoraConfig(r=s.adapter_rank, lora_alpha=2 * s.adapter_rank,
-                        target_modules=["q_proj", "v_proj"], lora_dropout=0.0, bias="none",
-                        task_type="CAUSAL_LM")
-    torch.manual_seed(s.seed + 7)
-    with quiet_peft_warnings():
-        peft_model = get_peft_model(model, config)
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    t0 = time.monotonic()
-    loss, _ = _train_loop(
-        peft_model, trainable, examples, steps=s.adapter_steps, batch_size=s.batch_size,
-        lr=s.adapter_learning_rate, weight_decay=0.0, warmup=max(1, s.adapter_steps // 20),
-        seed=s.seed + 7, pad_id=tokenizer.pad_token_id, log=log, what=f"adapter {name}",
-    )
-    train_s = time.monotonic() - t0
+    peft_model, trainable, loss, train_s = _fit_lora(
+        model, tokenizer, examples, rank=s.adapter_rank, modules=("q_proj", "v_proj"),
+        steps=s.adapter_steps, lr=s.adapter_learning_rate, seed=s.seed + 7, s=s, log=log,
+        what=f"adapter {name}")
     adapter_exact = _exact(peft_model, tokenizer, held_pairs, s.max_tokens)
-    out.mkdir(parents=True, exist_ok=True)
-    peft_model.save_pretrained(str(out), safe_serialization=True)
-    (out / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
-    config_path = out / "adapter_config.json"
-    raw = json.loads(config_path.read_text())
-    raw["base_model_name_or_path"] = "netgpt-intent-llama"
-    config_path.write_text(json.dumps(raw, indent=2) + "\n")
-    peft_model.unload()  # removes the LoRA layers: the base model is as before
+    _save_adapter(peft_model, out)
     card = AdapterCard(
         name=name, topology=name, rank=s.adapter_rank, pairs=len(examples), steps=s.adapter_steps,
         train_s=round(train_s, 1), trainable_params=sum(p.numel() for p in trainable),
@@ -509,4 +549,108 @@ def _train_adapter(model: Any, tokenizer: Any, name: str, out: Path, s: Training
     )
     log(f"adapter {name}: {train_s:.0f} s, jargon exact match {base_exact:.3f} (base) -> "
         f"{adapter_exact:.3f} (adapter) on {len(held_pairs)} unseen pairs")
+    return card
+
+
+# ------------------------------------------------------------------------------------------
+# the plans task adapter
+
+
+def _encode_plans(tokenizer: Any, pairs: Sequence[PlanPair], max_tokens: int) -> list[_Example]:
+    out = []
+    for p in pairs:
+        rendered = tokenizer.apply_chat_template(plan_messages(p), tokenize=False,
+                                                 add_generation_prompt=True)
+        prompt = list(tokenizer.encode(rendered, add_special_tokens=False))
+        answer = list(tokenizer.encode(p.target + "<|end|>", add_special_tokens=False))
+        if len(prompt) + len(answer) <= max_tokens:
+            out.append(_Example(prompt + answer, [0.0] * len(prompt) + [1.0] * len(answer)))
+    return out
+
+
+def _choice_accuracy(model: Any, tokenizer: Any, pairs: Sequence[PlanPair]) -> float:
+    """Share of held-out pairs whose greedy, unconstrained answer picks the labelled index."""
+    import torch
+
+    if not pairs:
+        return float("nan")
+    hits = 0
+    with torch.inference_mode():
+        for p in pairs:
+            rendered = tokenizer.apply_chat_template(plan_messages(p), tokenize=False,
+                                                     add_generation_prompt=True)
+            ids = torch.tensor([tokenizer.encode(rendered, add_special_tokens=False)])
+            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                 max_new_tokens=64, do_sample=False,
+                                 eos_token_id=tokenizer.eos_token_id,
+                                 pad_token_id=tokenizer.pad_token_id)
+            text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+            with contextlib.suppress(ValueError, KeyError, TypeError):  # not JSON: a miss
+                hits += json.loads(text)["index"] == json.loads(p.target)["index"]
+    return hits / len(pairs)
+
+
+def _train_plans_adapter(model: Any, tokenizer: Any, out: Path, s: TrainingSettings,
+                         log: Callable[[str], None]) -> AdapterCard:
+    """The ``plans`` LoRA adapter (every linear layer) for choosing between plans."""
+    started = time.monotonic()
+    data = build_plan_corpus(s.plan_pairs, seed=s.seed + 11)
+    held = build_plan_corpus(s.plan_validation, seed=s.seed + 3000)
+    seen = {(p.goal, p.options) for p in data.pairs}
+    held_pairs = [p for p in held.pairs if (p.goal, p.options) not in seen]
+    examples = _encode_plans(tokenizer, data.pairs, s.plan_max_tokens)
+    log(f"adapter {PLANS_ADAPTER}: {len(data.pairs)} plan choices "
+        f"({time.monotonic() - started:.0f} s, skipped {data.skipped}); {len(examples)} fit "
+        f"{s.plan_max_tokens} tokens")
+    if not examples:
+        raise ConfigError(f"no plan choice fits plan_max_tokens={s.plan_max_tokens}; raise it")
+    base_accuracy = _choice_accuracy(model, tokenizer, held_pairs)
+    peft_model, trainable, loss, train_s = _fit_lora(
+        model, tokenizer, examples, rank=s.plan_rank, modules=_ALL_LINEAR, steps=s.plan_steps,
+        lr=s.plan_learning_rate, seed=s.seed + 11, s=s, log=log, what=f"adapter {PLANS_ADAPTER}")
+    accuracy = _choice_accuracy(peft_model, tokenizer, held_pairs)
+    _save_adapter(peft_model, out)
+    log(f"adapter {PLANS_ADAPTER}: {train_s:.0f} s, held-out choice accuracy {base_accuracy:.3f} "
+        f"(base) -> {accuracy:.3f} (adapter) on {len(held_pairs)} unseen choices")
+    return AdapterCard(
+        name=PLANS_ADAPTER, topology="*", rank=s.plan_rank, pairs=len(examples),
+        steps=s.plan_steps, train_s=round(train_s, 1),
+        trainable_params=sum(p.numel() for p in trainable), size_bytes=_dir_size(out),
+        final_loss=round(loss, 4), task="choose_plan",
+        choice_accuracy_base=None if math.isnan(base_accuracy) else round(base_accuracy, 4),
+        choice_accuracy_adapter=None if math.isnan(accuracy) else round(accuracy, 4),
+    )
+
+
+def train_plans_adapter(
+    weights_dir: Path,
+    settings: TrainingSettings | None = None,
+    *,
+    log: Callable[[str], None] = lambda _: None,
+) -> ModelCard:
+    """Train only the ``plans`` adapter on the model already in ``weights_dir``.
+
+    The model card is updated (its task list and adapters). The base is loaded as
+    :func:`train_cloud_model` leaves it before its adapters (fp16 weights, back in fp32), so the
+    same seed gives the adapter the full recipe would.
+    """
+    import torch
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    s = settings or TrainingSettings()
+    model_dir = weights_dir / BASE_DIR
+    card = load_card(model_dir)
+    if card is None:
+        raise ConfigError(f"{model_dir} holds no trained model (no {CARD_FILE}); train one with "
+                          "'netgpt llm train --out DIR' first")
+    torch.set_num_threads(s.threads)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    adapter = _train_plans_adapter(model, tokenizer, weights_dir / ADAPTERS_DIR / PLANS_ADAPTER,
+                                   s, log)
+    card.adapters = [a for a in card.adapters if a.name != PLANS_ADAPTER] + [adapter]
+    card.tasks = [*[t for t in card.tasks if t != "choose_plan"], "choose_plan"]
+    card.settings = {**card.settings, **{k: v for k, v in asdict(s).items()
+                                          if k.startswith("plan_")}}
+    (model_dir / CARD_FILE).write_text(card.model_dump_json(indent=2) + "\n")
     return card

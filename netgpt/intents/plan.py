@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from netgpt.device_config import DeviceConfig
 
-__all__ = ["ChangeSet", "DeviceChange", "Verdict", "VerdictSource"]
+__all__ = ["ChangeSet", "DeviceChange", "Verdict", "VerdictSource", "preferred_plan"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,37 @@ class ChangeSet:
     def applied_to(self, configs: Mapping[str, DeviceConfig]) -> dict[str, DeviceConfig]:
         """``configs`` with this change set's candidates in place (for the twin's what-if)."""
         return {**configs, **self.candidates()}
+
+    def summary(self) -> str:
+        """One short line for whoever chooses between plans: what changes, how much it steers.
+
+        The notes (paths, costs, why) stay in the plan; this line is what a chooser compares.
+        """
+        devices = ", ".join(self.devices) or "none"
+        return f"{len(self.devices)} devices changed ({devices}), {len(self.steered)} links steered"
+
+
+def preferred_plan(plans: Sequence[ChangeSet]) -> tuple[int, str]:
+    """The planner's preference among ``plans`` (all assumed to pass): index and why.
+
+    Fewest devices changed (a smaller change is easier to review and to roll back), then fewest
+    link directions steered (shorter paths, less traffic moved), then the earlier plan.
+    """
+    if not plans:
+        raise ValueError("no plan to prefer")
+    keyed = sorted(range(len(plans)), key=lambda i: (len(plans[i].devices),
+                                                     len(plans[i].steered), i))
+    best = keyed[0]
+    b = plans[best]
+    others = [plans[i] for i in keyed[1:]]
+    if not others:
+        return best, f"Option {best} is the only option."
+    if len(b.devices) < min(len(p.devices) for p in others):
+        return best, f"Option {best} changes the fewest devices ({len(b.devices)})."
+    if len(b.steered) < min(len(p.steered) for p in others if len(p.devices) == len(b.devices)):
+        return best, (f"Option {best} changes as few devices and steers the fewest links "
+                      f"({len(b.steered)}).")
+    return best, f"Option {best} comes first among equal options."
 
 
 class VerdictSource(StrEnum):

@@ -127,6 +127,9 @@ def test_login_submit_approve_and_see_the_link_change(browser: object, tmp_path:
                 for r in chrome.find_elements(By.CSS_SELECTOR, "#run-result .run")])
             outcome, element_id, text = result[0]  # type: ignore[index]
             assert outcome == "awaiting_approval", text
+            # two plans pass; the console shows both and which the planner chose, and why
+            assert "plan chosen by planner: Option 0 changes the fewest devices" in text, text
+            assert "option 1 (passes)" in text, text
             run_id = element_id.removeprefix("run-")
 
             # the link the new path takes, and what it carries now, as the map shows it

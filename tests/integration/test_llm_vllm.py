@@ -252,8 +252,9 @@ def test_the_served_model_chooses_between_plans_that_pass(backend, tmp_path):
         assert choice["by"] == backend.backend, choice["reason"]
         assert choice["chosen"] in {o["index"] for o in passing} and choice["reason"].strip()
         assert run.state["plan"] == run.state["plans"][choice["chosen"]]
+        assert choice["adapter"] == "plans"  # the plan-choice task adapter answered
         (record,) = [r for r in platform.audit.records(run.run_id) if r.step == "choose"]
-        assert record.detail["by"] == backend.backend
+        assert record.detail["by"] == backend.backend and record.detail["adapter"] == "plans"
         assert platform.read_configs() == before  # a dry run changes nothing
     finally:
         platform.close()

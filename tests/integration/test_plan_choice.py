@@ -63,12 +63,13 @@ def test_the_model_chooses_a_plan_and_its_reason_is_kept(abilene: EmbeddedNetwor
             assert run.outcome == "deployed", run.state.get("reason")
             plans, choice = run.state["plans"], run.state["plan_choice"]
             assert len(plans) >= 2 and all(o["passes"] for o in choice["options"][:2])
-            assert choice == {**choice, "chosen": 1, "reason": reason, "by": "openai_compat"}
+            assert choice == {**choice, "chosen": 1, "reason": reason, "by": "openai_compat",
+                              "adapter": None}  # the scripted server serves no plans adapter
             assert run.state["plan"] == plans[1]
             assert _running_plan(p, plans[1]) and not _running_plan(p, plans[0])
             # the model saw every passing option, with what each changes
             sent = srv.requests[0]["messages"][-1]["content"]
-            assert "0: changes 1 device(s): SNVAng" in sent and "1: changes 2 device(s)" in sent
+            assert "0: 1 devices changed (SNVAng)" in sent and "1: 2 devices changed" in sent
             record = _choose_record(p, run.run_id)
             assert record.detail["reason"] == reason and record.detail["by"] == "openai_compat"
             steps = [r.step for r in p.audit.records(run.run_id)]
@@ -92,6 +93,7 @@ def test_a_model_that_answers_out_of_range_leaves_the_planner_s_choice(
             assert run.outcome == "deployed", run.state.get("reason")
             choice = run.state["plan_choice"]
             assert choice["chosen"] == 0 and choice["by"] == "planner"
+            assert choice["reason"].startswith("Option 0 changes the fewest devices (1)")
             assert "the model failed" in choice["reason"] and "7" in choice["reason"]
             assert len(srv.requests) == 2  # one retry with the schema restated, then no more
             assert _running_plan(p, run.state["plans"][0])
@@ -109,15 +111,16 @@ def test_without_a_model_the_planner_s_first_plan_is_kept_and_recorded(
         assert run.outcome == "deployed", run.state.get("reason")
         choice = run.state["plan_choice"]
         assert choice["chosen"] == 0 and choice["by"] == "planner"
-        assert "no language model is configured" in choice["reason"]
+        assert choice["reason"] == ("Option 0 changes the fewest devices (1). (no language model "
+                                    "is configured)")
         assert _running_plan(p, run.state["plans"][0])
         assert _choose_record(p, run.run_id).detail["chosen"] == 0
         # the CLI shows every option and who chose, and why
         with cli.console.capture() as shown:
             cli._show_run(run)
         text = " ".join(shown.get().split())
-        assert "option 0 (chosen): changes 1 device(s): SNVAng" in text
-        assert "option 1 (passes): changes 2 device(s)" in text
-        assert "chosen by planner: the planner's first plan" in text
+        assert "option 0 (chosen): 1 devices changed (SNVAng), 5 links steered" in text
+        assert "option 1 (passes): 2 devices changed" in text
+        assert "chosen by planner: Option 0 changes the fewest devices (1)." in text
     finally:
         p.close()

@@ -529,3 +529,41 @@ def test_alternatives_limit_is_checked(abilene):
     assert len(compile_alternatives(it, abilene, {}, limit=1)) == 1
     with pytest.raises(ConfigError, match="limit must be at least 1"):
         compile_alternatives(it, abilene, {}, limit=0)
+
+
+def test_the_planner_prefers_fewer_devices_then_fewer_steered_links():
+    from netgpt.intents.plan import ChangeSet, DeviceChange, preferred_plan
+
+    def plan(devices, links):
+        changes = tuple(DeviceChange(d, DeviceConfig(hostname=d)) for d in devices)
+        steered = tuple((f"r{i}", f"r{i + 1}") for i in range(links))
+        return ChangeSet("i", changes, steered=steered)
+
+    big, small = plan(["a", "b"], 3), plan(["a"], 6)
+    assert preferred_plan([big, small]) == (1, "Option 1 changes the fewest devices (1).")
+    short = plan(["c"], 2)
+    assert preferred_plan([small, short]) == (
+        1, "Option 1 changes as few devices and steers the fewest links (2).")
+    assert preferred_plan([short, plan(["d"], 2)]) == (
+        0, "Option 0 comes first among equal options.")
+    assert small.summary() == "1 devices changed (a), 6 links steered"
+    with pytest.raises(ValueError):
+        preferred_plan([])
+
+
+def test_plan_corpus_labels_follow_the_planner_in_shuffled_order():
+    import json
+
+    from netgpt.cloud_models.plan_corpus import build_plan_corpus
+
+    corpus = build_plan_corpus(12, seed=3)
+    assert len(corpus.pairs) == 12
+    assert build_plan_corpus(12, seed=3).pairs == corpus.pairs  # seeded
+    indexes = set()
+    for p in corpus.pairs:
+        answer = json.loads(p.target)
+        assert 0 <= answer["index"] < len(p.options) >= 2
+        assert answer["reason"].startswith(f"Option {answer['index']} ")
+        assert "Every option meets it" in p.goal
+        indexes.add(answer["index"])
+    assert len(indexes) >= 2  # the preferred plan is not always shown first

@@ -71,9 +71,21 @@ def test_train_tiny_writes_a_loadable_model_and_adapter(tmp_path):
     config = json.loads((model_dir / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"]
     adapters = shipped_adapters(out)
-    assert list(adapters) == ["campus"]
+    assert list(adapters) == ["campus", "plans"]
     adapter_config = json.loads((adapters["campus"] / "adapter_config.json").read_text())
     assert sorted(adapter_config["target_modules"]) == ["q_proj", "v_proj"]
+    # the plan-choice task adapter: every linear layer, its task and accuracy on the card
+    plans_config = json.loads((adapters["plans"] / "adapter_config.json").read_text())
+    assert "down_proj" in plans_config["target_modules"]
+    assert card.tasks == ["read_intent", "choose_plan"]
+    (plans_card,) = [a for a in card.adapters if a.name == "plans"]
+    assert plans_card.task == "choose_plan" and plans_card.pairs > 0
+    # --plans-only retrains just that adapter on the model in --out
+    again = runner.invoke(app, ["llm", "train", "--out", str(out), "--tiny", "--plans-only"])
+    assert again.exit_code == 0, again.output
+    assert "plan choice accuracy" in again.output
+    reloaded = load_card(model_dir)
+    assert reloaded is not None and [a.name for a in reloaded.adapters] == ["campus", "plans"]
     # the tiny model loads in the local backend, adapter included, and answers in-schema
     from netgpt.cloud_models import llm_from_config, read_intent
     from netgpt.errors import LLMOutputError

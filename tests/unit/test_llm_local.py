@@ -35,8 +35,11 @@ def test_the_shipped_model_is_small_and_documented():
     card = load_card(shipped_model_dir())
     assert card is not None
     assert card.parameters < 5_000_000 and card.size_bytes < 10_000_000
-    assert card.tasks == ["read_intent"]
-    assert sorted(shipped_adapters()) == ["abilene", "campus"]
+    assert sorted(card.tasks) == ["choose_plan", "read_intent"]
+    assert sorted(shipped_adapters()) == ["abilene", "campus", "plans"]
+    (plans,) = [a for a in card.adapters if a.name == "plans"]
+    assert plans.task == "choose_plan" and plans.size_bytes < 2_000_000
+    assert plans.choice_accuracy_adapter is not None and plans.choice_accuracy_adapter > 0.8
     config = json.loads((shipped_model_dir() / "config.json").read_text())
     assert config["architectures"] == ["LlamaForCausalLM"]
 

@@ -156,6 +156,16 @@ function runSummary(run) {
   const box = el("div", { id: `run-${run.run_id}`, class: "run", "data-outcome": run.outcome });
   box.append(el("p", {}, el("strong", {}, run.outcome), ` ${run.run_id}: ${run.reason}`));
   if (run.awaiting_approval) box.append(el("p", { class: "state-awaiting_approval" }, `waits for an approver: ${run.awaiting_approval}`));
+  const choice = run.plan_choice;
+  if (choice) {
+    const list = el("ul", { class: "plan-options", id: `plan-options-${run.run_id}` });
+    for (const o of choice.options) {
+      const mark = o.index === choice.chosen ? "chosen" : (o.passes ? "passes" : `fails: ${o.failed_on}`);
+      list.append(el("li", { "data-chosen": String(o.index === choice.chosen) }, `option ${o.index} (${mark}): ${o.summary}`));
+    }
+    const by = choice.adapter ? `${choice.by} (${choice.adapter} adapter)` : choice.by;
+    box.append(el("p", {}, `plan chosen by ${by}: ${choice.reason}`), list);
+  }
   for (const [device, diff] of Object.entries(run.diffs)) box.append(el("p", {}, `diff on ${device}`), el("pre", {}, diff));
   for (const v of run.verdicts.filter((v) => !v.passed)) box.append(el("p", { class: "error" }, `${v.rule}: ${v.evidence}`));
   return box;
