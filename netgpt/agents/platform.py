@@ -336,10 +336,15 @@ class IntentPlatform:
         )
 
     def _plans_adapter(self) -> str | None:
-        """The model's plan-choice adapter when it serves one (looked up once)."""
+        """The model's plan-choice adapter when it serves one.
+
+        Looked up by a health check; kept once a check answers, asked again while none does.
+        """
         if self._plan_adapter is None:
-            served = self.llm.health().adapters
-            self._plan_adapter = PLANS_ADAPTER if PLANS_ADAPTER in served else ""
+            health = self.llm.health()
+            if not health.ok:
+                return None
+            self._plan_adapter = PLANS_ADAPTER if PLANS_ADAPTER in health.adapters else ""
         return self._plan_adapter or None
 
     def _traffic_for(self, intents: Sequence[Intent]) -> TrafficMatrix | None:
