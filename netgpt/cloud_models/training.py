@@ -100,7 +100,7 @@ class TrainingSettings:
     # the plans task adapter (0 pairs: none); LoRA on every linear layer, longer prompts
     plan_pairs: int = 1600
     plan_rank: int = 16
-    plan_steps: int = 400
+    plan_steps: int = 1200
     plan_learning_rate: float = 3e-3
     plan_max_tokens: int = 448
     plan_validation: int = 100
@@ -517,6 +517,8 @@ def _save_adapter(peft_model: Any, out: Path) -> None:
     config_path = out / "adapter_config.json"
     raw = json.loads(config_path.read_text())
     raw["base_model_name_or_path"] = "netgpt-intent-llama"
+    if isinstance(raw.get("target_modules"), list):  # peft writes a set: same run, same file
+        raw["target_modules"] = sorted(raw["target_modules"])
     config_path.write_text(json.dumps(raw, indent=2) + "\n")
     peft_model.unload()  # removes the LoRA layers: the base model is as before
 
