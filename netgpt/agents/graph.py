@@ -98,8 +98,7 @@ class AgentContext:
     was read: backend, model, confidence...) for text the parser could not place (raises
     NetGPTError when the model cannot either); ``explain(what)`` -> (explanation, backend);
     ``choose(intent, options)`` -> (index, reason, backend, adapter or None) among option
-    summaries (raises
-    NetGPTError when the model cannot answer).
+    summaries (raises NetGPTError when the model cannot answer).
     """
 
     parse: Callable[[str, str], Intent]
@@ -336,15 +335,19 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         options: list[dict[str, Any]] = []
         for index, plan in enumerate(plans):
             change_set = _plan_from(plan)
-            _report, twin_verdicts = ctx.verify_twin(intent, change_set.applied_to(configs), active)
-            policy_verdicts = ctx.policy(intent, change_set, configs)
-            failed = [v for v in (*twin_verdicts, *policy_verdicts) if not v.passed]
+            try:
+                _report, twin_verdicts = ctx.verify_twin(
+                    intent, change_set.applied_to(configs), active)
+                policy_verdicts = ctx.policy(intent, change_set, configs)
+                failed = [str(v) for v in (*twin_verdicts, *policy_verdicts) if not v.passed]
+            except NetGPTError as exc:  # this option cannot be judged: it is no option
+                failed = [f"not judged: {exc}"]
             options.append({
                 "index": index,
                 "devices": list(change_set.devices),
                 "summary": change_set.summary(),
                 "passes": not failed,
-                "failed_on": str(failed[0]) if failed else "",
+                "failed_on": failed[0] if failed else "",
             })
         viable = [o for o in options if o["passes"]]
         chosen, reason, by, adapter = 0, "", "planner", None

@@ -124,3 +124,30 @@ def test_without_a_model_the_planner_s_first_plan_is_kept_and_recorded(
         assert "chosen by planner: Option 0 changes the fewest devices (1)." in text
     finally:
         p.close()
+
+
+def test_a_plan_the_policies_refuse_is_no_option_and_the_other_is_deployed(
+    abilene: EmbeddedNetwork, tmp_path: Path
+):
+    from netgpt.policies.base import ProtectedDevice
+    from netgpt.policies.guardrails import default_policies
+
+    # SNVAng is frozen: the planner's preferred plan (a route on SNVAng) may not touch it
+    policies = default_policies().model_copy(update={"protected_devices": (
+        ProtectedDevice(id="freeze-snva", devices=("SNVAng",)),)})
+    assert abilene.inventory is not None
+    p = IntentPlatform(abilene.inventory, tmp_path / "agent", topology=abilene.topology,
+                       policies=policies)
+    try:
+        before = p.read_configs()
+        run = p.submit(WAYPOINT, approved=True)
+        assert run.outcome == "deployed", run.state.get("reason")
+        choice = run.state["plan_choice"]
+        first, second = choice["options"][:2]
+        assert not first["passes"] and "freeze-snva" in first["failed_on"]
+        assert second["passes"] and choice["chosen"] == 1 and choice["by"] == "planner"
+        assert choice["reason"] == "the only plan that passes the twin and the policies"
+        assert _running_plan(p, run.state["plans"][1])
+        assert p.read_configs()["SNVAng"] == before["SNVAng"]  # the frozen device is untouched
+    finally:
+        p.close()
