@@ -92,7 +92,8 @@ class IntentParseError(ConfigError):
     ``words`` are the words it could not place (or that caused the refusal), ``spans`` their
     ``(start, end)`` character offsets in the text, ``suggestions`` the closest valid readings,
     and ``reason`` one of ``empty``, ``unplaced``, ``unknown-name``, ``incomplete``,
-    ``contradiction``, ``out-of-range``, ``refused``.
+    ``contradiction``, ``out-of-range``, ``refused``, ``hidden-character`` (an invisible control
+    or format character).
     """
 
     def __init__(

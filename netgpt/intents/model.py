@@ -20,6 +20,7 @@ from netgpt.device_config import IPProtocol, PortRange, TimeWindow
 from netgpt.errors import LifecycleError
 
 __all__ = [
+    "MAX_INTENT_TEXT",
     "AccessAction",
     "AccessExpectation",
     "AnyEndpoint",
@@ -50,6 +51,8 @@ __all__ = [
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 Name = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_INTENT_TEXT = 4000
+"""The longest operator text an intent keeps (characters); longer text is refused."""
 
 
 # ------------------------------------------------------------------------------------------
@@ -361,7 +364,7 @@ class Intent(BaseModel):
 
     model_config = _STRICT
     id: str = Field(default_factory=new_intent_id, pattern=r"^[A-Za-z0-9_.:-]{1,64}$")
-    text: str = Field(default="", max_length=4000)
+    text: str = Field(default="", max_length=MAX_INTENT_TEXT)
     expectations: tuple[Expectation, ...] = Field(min_length=1, max_length=100)
     scope: IntentScope = IntentScope()
     priority: int = Field(default=5, ge=1, le=10)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import time
 from typing import Any, Literal
@@ -29,6 +30,7 @@ from netgpt.device_config import IPProtocol, PortRange
 from netgpt.errors import IntentParseError
 from netgpt.intents import vocabulary as V
 from netgpt.intents.model import (
+    MAX_INTENT_TEXT,
     AccessAction,
     AccessExpectation,
     AnyEndpoint,
@@ -54,7 +56,6 @@ from netgpt.intents.names import NameTable
 
 __all__ = ["NameTable", "parse_intent"]
 
-_MAX_TEXT = 20_000
 _TOKEN = re.compile(
     r"(?P<prefix>\d{1,3}(?:\.\d{1,3}){3}(?:/\d{1,2})?)"
     r"|(?P<time>\d{1,2}:\d{2}(?:\s?[ap]\.?m\.?\b)?|\d{1,2}\s?[ap]\.?m\.?(?![A-Za-z]))"
@@ -1049,6 +1050,22 @@ def _refusal(text: str) -> None:
             )
 
 
+def _no_hidden_characters(text: str) -> None:
+    """Refuse control and format characters (NUL, bidi overrides, zero-width spaces).
+
+    They are invisible where the operator reads the text, so what is shown and what is parsed
+    could differ (a right-to-left override can make a sentence read backwards). Tabs and line
+    breaks are fine.
+    """
+    for i, ch in enumerate(text):
+        if ch not in "\t\n\r" and unicodedata.category(ch) in ("Cc", "Cf"):
+            raise IntentParseError(
+                f"the intent text holds an invisible character U+{ord(ch):04X} "
+                f"({unicodedata.name(ch, 'a control character')}) at position {i}: what is "
+                "shown could differ from what is read; retype the intent without it",
+                words=(ch,), spans=((i, i + 1),), reason="hidden-character")
+
+
 def parse_intent(text: str, names: NameTable, *, owner: str = "operator") -> Intent:
     """Parse ``text`` in the controlled intent language into a formal :class:`Intent`.
 
@@ -1061,9 +1078,11 @@ def parse_intent(text: str, names: NameTable, *, owner: str = "operator") -> Int
     if not text or not text.strip():
         raise IntentParseError("the intent text is empty; say what must hold, e.g. "
                                "'engineering must reach servers'", reason="empty")
-    if len(text) > _MAX_TEXT:
+    if len(text) > MAX_INTENT_TEXT:
         raise IntentParseError(f"the intent text has {len(text)} characters; at most "
-                               f"{_MAX_TEXT}", reason="out-of-range")
+                               f"{MAX_INTENT_TEXT}: state one intent in fewer words",
+                               reason="out-of-range")
+    _no_hidden_characters(text)
     _refusal(text)
     tokens = _tokenize(text)
     expectations: list[Expectation] = []

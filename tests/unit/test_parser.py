@@ -151,6 +151,10 @@ def test_sentences_priority_and_prefix(abilene: NameTable) -> None:
         ("balance STTLng to DNVRng over 0 paths", "out-of-range"),
         ("priority 42: STTLng must reach DNVRng", "out-of-range"),
         ("STTLng", "incomplete"),
+        ("STTLng must reach DNVRng " + "and DNVRng " * 400, "out-of-range"),  # > 4000 chars
+        ("STTLng must reach\x00 DNVRng", "hidden-character"),
+        ("STTLng must reach \u202eDNVRng", "hidden-character"),  # right-to-left override
+        ("STTLng\u200b must reach DNVRng", "hidden-character"),  # zero-width space
     ],
 )
 def test_bad_input(abilene: NameTable, text: str, reason: str) -> None:
@@ -199,3 +203,12 @@ def test_word_salad_gives_intent_or_parse_error(words: list[str]) -> None:
     names = NameTable.from_names(devices=["a1", "b2"], sites=["north"], groups=["guests"])
     with contextlib.suppress(IntentParseError):
         assert isinstance(parse_intent(" ".join(words), names), Intent)
+
+
+def test_a_hidden_character_is_pointed_at(abilene: NameTable) -> None:
+    with pytest.raises(IntentParseError) as info:
+        parse_intent("block telnet from \u202eSTTLng to DNVRng", abilene)
+    assert info.value.spans == ((18, 19),)
+    assert "U+202E (RIGHT-TO-LEFT OVERRIDE) at position 18" in str(info.value)
+    # tabs and line breaks are ordinary white space
+    assert parse_intent("STTLng\tmust\treach DNVRng\n", abilene).kinds == ("reachability",)
