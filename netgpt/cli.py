@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from netgpt.cli_errors import friendly
-from netgpt.errors import NetGPTError
+from netgpt.errors import ConfigError, NetGPTError
 from netgpt.inventory import Inventory, default_state_dir
 
 app = typer.Typer(
@@ -598,14 +598,24 @@ def intents_withdraw(
 @app.command("audit")
 @friendly
 def audit(
-    intent_id: Annotated[str | None, typer.Argument(help="Only this intent's records.")] = None,
+    intent_id: Annotated[str | None, typer.Argument(
+        help="Only this intent's records; 'verify' checks the hash chain.")] = None,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain.")] = False,
     state_dir: StateDir = None,
 ) -> None:
-    """The append-only audit log (who, intent, step, outcome), or its chain check."""
+    """The append-only audit log (who, intent, step, outcome), or its chain check.
+
+    'netgpt audit verify' (or --verify) recomputes every record's hash and link, and exits 1
+    naming the first record that was edited or removed.
+    """
     from netgpt.agents.audit import AuditLog
 
-    log = AuditLog(_state_dir(state_dir) / "agent" / "audit.sqlite")
+    path = _state_dir(state_dir) / "agent" / "audit.sqlite"
+    if intent_id == "verify":
+        intent_id, verify = None, True
+        if not path.is_file():
+            raise ConfigError(f"no audit log at {path}; pass the --state-dir the platform uses")
+    log = AuditLog(path)
     try:
         if verify:
             ok, why = log.verify()
