@@ -219,6 +219,23 @@ def plan_choice_accuracy(llm: LanguageModel, pairs: list[PlanPair]) -> tuple[flo
     return round(hits / max(1, len(pairs)), 4), _median_ms(times)
 
 
+def measure_backend(llm: LanguageModel, name: str, ttft: Callable[[LanguageModel, int], float],
+                    n: int, plans: list[PlanPair]) -> dict[str, Any]:
+    """Every figure of one backend, keyed ``{name}_...`` (``parser_then_{name}_accuracy``)."""
+    out: dict[str, Any] = {f"{name}_ttft_ms": ttft(llm, n)}
+    out[f"{name}_tok_s"], out[f"{name}_tokens_per_answer"] = _tok_s(llm, n)
+    out[f"{name}_adapter_tok_s"], _ = _tok_s(llm, n, adapter="campus")
+    out[f"{name}_read_intent_ms"] = _read_ms(llm, n)
+    acc = paraphrase_accuracy(lambda t, names: read_intent(llm, t, names).intent)
+    out[f"{name}_paraphrase_accuracy"] = acc["model_accuracy"]
+    out[f"parser_then_{name}_accuracy"] = acc["chain_accuracy"]
+    out[f"{name}_paraphrase_misses"] = acc["model_misses"]
+    if plans:
+        (out[f"{name}_plan_choice_accuracy"],
+         out[f"{name}_plan_choice_ms"]) = plan_choice_accuracy(llm, plans)
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -261,17 +278,7 @@ def main() -> int:
 
     local = llm_from_config("transformers_local", environ={}, threads=args.threads)
     try:
-        result["local_ttft_ms"] = _ttft_local(local, n)
-        result["local_tok_s"], result["local_tokens_per_answer"] = _tok_s(local, n)
-        result["local_adapter_tok_s"], _ = _tok_s(local, n, adapter="campus")
-        result["local_read_intent_ms"] = _read_ms(local, n)
-        acc = paraphrase_accuracy(lambda t, names: read_intent(local, t, names).intent)
-        result["local_paraphrase_accuracy"] = acc["model_accuracy"]
-        result["parser_then_local_accuracy"] = acc["chain_accuracy"]
-        result["local_paraphrase_misses"] = acc["model_misses"]
-        if plans:
-            (result["local_plan_choice_accuracy"],
-             result["local_plan_choice_ms"]) = plan_choice_accuracy(local, plans)
+        result.update(measure_backend(local, "local", _ttft_local, n, plans))
     finally:
         local.close()
 
@@ -288,17 +295,7 @@ def main() -> int:
             served = llm_from_config("openai_compat", environ={}, base_url=info.base_url,
                                      timeout_s=120)
             try:
-                result["vllm_ttft_ms"] = _ttft_stream(served, n)
-                result["vllm_tok_s"], result["vllm_tokens_per_answer"] = _tok_s(served, n)
-                result["vllm_adapter_tok_s"], _ = _tok_s(served, n, adapter="campus")
-                result["vllm_read_intent_ms"] = _read_ms(served, n)
-                acc = paraphrase_accuracy(lambda t, names: read_intent(served, t, names).intent)
-                result["vllm_paraphrase_accuracy"] = acc["model_accuracy"]
-                result["parser_then_vllm_accuracy"] = acc["chain_accuracy"]
-                result["vllm_paraphrase_misses"] = acc["model_misses"]
-                if plans:
-                    (result["vllm_plan_choice_accuracy"],
-                     result["vllm_plan_choice_ms"]) = plan_choice_accuracy(served, plans)
+                result.update(measure_backend(served, "vllm", _ttft_stream, n, plans))
             finally:
                 served.close()
                 stop_vllm_server(Path(tmp))

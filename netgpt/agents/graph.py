@@ -333,8 +333,8 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         configs = _configs_from(state["configs"])
         active = [i for i in ctx.store.active() if i.id != intent.id]
         options: list[dict[str, Any]] = []
-        for index, plan in enumerate(plans):
-            change_set = _plan_from(plan)
+        change_sets = [_plan_from(plan) for plan in plans]
+        for index, change_set in enumerate(change_sets):
             try:
                 _report, twin_verdicts = ctx.verify_twin(
                     intent, change_set.applied_to(configs), active)
@@ -358,7 +358,7 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             reason = "the only plan that passes the twin and the policies"
         else:
             # the planner's preference, renumbered among the passing options as a model sees them
-            pick, why = preferred_plan([_plan_from(plans[o["index"]]) for o in viable])
+            pick, why = preferred_plan([change_sets[o["index"]] for o in viable])
             chosen, reason = viable[pick]["index"], f"{why} (no language model is configured)"
             if ctx.choose is not None:
                 try:

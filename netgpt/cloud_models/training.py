@@ -340,22 +340,25 @@ def _train_loop(model: Any, params: list[Any], examples: Sequence[_Example], *, 
     return smoothed, tokens
 
 
-def _exact(model: Any, tokenizer: Any, pairs: Sequence[TrainingPair], max_new: int) -> float:
-    """Share of pairs whose greedy, unconstrained answer equals the label exactly."""
+def _greedy_answer(model: Any, tokenizer: Any, prompt: list[int], max_new: int) -> str:
+    """The model's greedy, unconstrained answer to ``prompt`` (token ids), as text."""
     import torch
 
+    with torch.inference_mode():
+        ids = torch.tensor([prompt])
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                             max_new_tokens=max_new, do_sample=False,
+                             eos_token_id=tokenizer.eos_token_id,
+                             pad_token_id=tokenizer.pad_token_id)
+    return str(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+
+
+def _exact(model: Any, tokenizer: Any, pairs: Sequence[TrainingPair], max_new: int) -> float:
+    """Share of pairs whose greedy, unconstrained answer equals the label exactly."""
     if not pairs:
         return float("nan")
-    hits = 0
-    with torch.inference_mode():
-        for p in pairs:
-            ids = torch.tensor([prompt_ids(tokenizer, p.text)])
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                 max_new_tokens=max_new, do_sample=False,
-                                 eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=tokenizer.pad_token_id)
-            text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-            hits += text.strip() == p.target
+    hits = sum(_greedy_answer(model, tokenizer, prompt_ids(tokenizer, p.text), max_new).strip()
+               == p.target for p in pairs)
     return hits / len(pairs)
 
 
@@ -558,12 +561,17 @@ def _train_adapter(model: Any, tokenizer: Any, name: str, out: Path, s: Training
 # the plans task adapter
 
 
+def _plan_prompt_ids(tokenizer: Any, pair: PlanPair) -> list[int]:
+    """Token ids of the chat prompt of a plan choice (what both backends feed the model)."""
+    rendered = tokenizer.apply_chat_template(plan_messages(pair), tokenize=False,
+                                             add_generation_prompt=True)
+    return list(tokenizer.encode(rendered, add_special_tokens=False))
+
+
 def _encode_plans(tokenizer: Any, pairs: Sequence[PlanPair], max_tokens: int) -> list[_Example]:
     out = []
     for p in pairs:
-        rendered = tokenizer.apply_chat_template(plan_messages(p), tokenize=False,
-                                                 add_generation_prompt=True)
-        prompt = list(tokenizer.encode(rendered, add_special_tokens=False))
+        prompt = _plan_prompt_ids(tokenizer, p)
         answer = list(tokenizer.encode(p.target + "<|end|>", add_special_tokens=False))
         if len(prompt) + len(answer) <= max_tokens:
             out.append(_Example(prompt + answer, [0.0] * len(prompt) + [1.0] * len(answer)))
@@ -572,23 +580,13 @@ def _encode_plans(tokenizer: Any, pairs: Sequence[PlanPair], max_tokens: int) ->
 
 def _choice_accuracy(model: Any, tokenizer: Any, pairs: Sequence[PlanPair]) -> float:
     """Share of held-out pairs whose greedy, unconstrained answer picks the labelled index."""
-    import torch
-
     if not pairs:
         return float("nan")
     hits = 0
-    with torch.inference_mode():
-        for p in pairs:
-            rendered = tokenizer.apply_chat_template(plan_messages(p), tokenize=False,
-                                                     add_generation_prompt=True)
-            ids = torch.tensor([tokenizer.encode(rendered, add_special_tokens=False)])
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                 max_new_tokens=64, do_sample=False,
-                                 eos_token_id=tokenizer.eos_token_id,
-                                 pad_token_id=tokenizer.pad_token_id)
-            text = tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
-            with contextlib.suppress(ValueError, KeyError, TypeError):  # not JSON: a miss
-                hits += json.loads(text)["index"] == json.loads(p.target)["index"]
+    for p in pairs:
+        text = _greedy_answer(model, tokenizer, _plan_prompt_ids(tokenizer, p), 64)
+        with contextlib.suppress(ValueError, KeyError, TypeError):  # not JSON: a miss
+            hits += json.loads(text)["index"] == json.loads(p.target)["index"]
     return hits / len(pairs)
 
 
