@@ -101,12 +101,14 @@ def _rates(
 ) -> dict[tuple[str, str], float]:
     devices = sorted({d for d, _ in pairs})
     first = {d: asyncio.run(_counters(inv, d)) for d in devices}
-    t0 = time.time()
     time.sleep(seconds)
     second = {d: asyncio.run(_counters(inv, d)) for d in devices}
-    dt = time.time() - t0
+    # each device's sysUpTime, read with its counters, times them (as the rate tracker does);
+    # the wall clock around sequential reads also counts the other devices' reads
     return {
-        (d, i): (second[d][i].out_octets - first[d][i].out_octets) * 8 / dt / 1e6 for d, i in pairs
+        (d, i): (second[d][i].out_octets - first[d][i].out_octets) * 8
+        / (second[d][i].sys_uptime_s - first[d][i].sys_uptime_s) / 1e6
+        for d, i in pairs
     }
 
 
