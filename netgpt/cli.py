@@ -30,7 +30,12 @@ app = typer.Typer(
 )
 net_app = typer.Typer(help="The embedded emulated network (no root needed).", no_args_is_help=True)
 telemetry_app = typer.Typer(help="Interface telemetry over SNMP.", no_args_is_help=True)
+lab_app = typer.Typer(
+    help="The Mininet lab: FRR routers, snmpd and a NETCONF agent per router (needs root).",
+    no_args_is_help=True,
+)
 app.add_typer(net_app, name="net")
+app.add_typer(lab_app, name="lab")
 app.add_typer(telemetry_app, name="telemetry")
 
 console = Console()
@@ -171,6 +176,77 @@ def net_status(state_dir: StateDir = None) -> None:
             f"{'ok' if ok else 'FAIL'} {text}",
         )
     console.print(table)
+
+
+# ------------------------------------------------------------------------------------------
+# lab
+
+
+@lab_app.command("up")
+@friendly
+def lab_up(
+    topo: Annotated[
+        str, typer.Option("--topo", "-t", help="abilene, campus, linear,N or a .json file.")
+    ] = "abilene",
+    state_dir: StateDir = None,
+    traffic: Annotated[
+        str, typer.Option(help="none, or diurnal / abilene-replay for iperf3 flows shaped "
+                          "like that model's matrix.")
+    ] = "none",
+    mgmt_prefix: Annotated[
+        str, typer.Option(help="Management network joining the routers to this machine.")
+    ] = "192.168.254.0/24",
+    capacity_scale: Annotated[
+        float, typer.Option(help="Lab link capacity = topology capacity x this (HTB-shaped).")
+    ] = 0.01,
+) -> None:
+    """Start the topology in Mininet (as root): FRR/OSPF routers, snmpd and NETCONF per router."""
+    from netgpt.sim_networks.lab_serve import start_lab
+
+    sd = _state_dir(state_dir)
+    inv, timings = start_lab(
+        topo, sd, traffic=traffic, mgmt_prefix=mgmt_prefix, capacity_scale=capacity_scale
+    )
+    table = Table(title=f"lab {inv.network}: {len(inv.devices)} routers up "
+                  f"in {timings.get('up_s', 0):.1f} s (OSPF converged in "
+                  f"{timings.get('converge_s', 0):.1f} s)")
+    for col in ("router", "site", "NETCONF", "SNMP"):
+        table.add_column(col)
+    for d in inv.devices:
+        table.add_row(d.name, d.site, f"{d.host}:{d.netconf_port}", f"{d.host}:{d.snmp_port}/udp")
+    console.print(table)
+    console.print(f"inventory: {sd / 'inventory.yaml'}   stop with: netgpt lab down")
+
+
+@lab_app.command("down")
+@friendly
+def lab_down(state_dir: StateDir = None) -> None:
+    """Take down the lab of STATE_DIR: only what it created (by PID and by recorded name)."""
+    from netgpt.sim_networks.lab_serve import stop_lab
+
+    sd = _state_dir(state_dir)
+    pid, swept = stop_lab(sd)
+    if pid is None and not swept:
+        console.print(f"no lab is running from {sd}")
+        return
+    if pid is not None:
+        console.print(f"lab stopped (pid {pid})")
+    if swept:
+        console.print("removed what a killed lab left behind: " + ", ".join(swept))
+
+
+@lab_app.command("status")
+@friendly
+def lab_status_cmd(state_dir: StateDir = None) -> None:
+    """Show whether a lab runs from STATE_DIR and how long it took to start."""
+    from netgpt.sim_networks.lab_serve import lab_status
+
+    sd = _state_dir(state_dir)
+    status = lab_status(sd)
+    if not status["running"]:
+        console.print(f"no lab is running from {sd}")
+        raise typer.Exit(1)
+    console.print_json(data=status)
 
 
 # ------------------------------------------------------------------------------------------

@@ -21,5 +21,5 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first, alone: its pin must take the local CPU wheel; everything else resolves under it.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[dev]"
+.venv/bin/python -m pip install -q -c scripts/constraints.txt -e ".[dev,lab]"
 echo "setup done: $(.venv/bin/netgpt --help >/dev/null && echo 'netgpt command ready in .venv/bin')"

@@ -225,7 +225,13 @@ class IntentPlatform:
         self._owns_llm = not isinstance(llm, LanguageModel)
         self.llm: LanguageModel = llm if isinstance(llm, LanguageModel) else llm_from_config(llm)
         self.llm_timeout_s = llm_timeout_s
-        self.topology = topology or build_topology(inventory.topology or inventory.network)
+        if topology is None:
+            topology = build_topology(inventory.topology or inventory.network)
+            if inventory.links:  # the deployed network's capacities (a lab shapes them down)
+                topology = topology.with_link_capacities(
+                    {(lk.a, lk.b): lk.capacity_mbps for lk in inventory.links}
+                )
+        self.topology = topology
         self.policies = policies or default_policies()
         self.names = NameTable.from_topology(self.topology)
         self.state_dir = state_dir

@@ -42,8 +42,11 @@ from netgpt.sim_networks.traffic import TrafficModel
 __all__ = [
     "EmbeddedNetwork",
     "NetworkFiles",
+    "end_pid_file",
     "free_port_base",
     "network_status",
+    "pid_alive",
+    "run_detached",
     "start_background",
     "stop_background",
 ]
@@ -329,7 +332,8 @@ class EmbeddedNetwork:
 # background process management
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie counts as ended)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -350,8 +354,12 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _read_pid(files: NetworkFiles) -> int | None:
+    return _read_pid_file(files.pid)
+
+
+def _read_pid_file(path: Path) -> int | None:
     try:
-        return int(files.pid.read_text().strip())
+        return int(path.read_text().strip())
     except (FileNotFoundError, ValueError):
         return None
 
@@ -369,15 +377,6 @@ def start_background(
 ) -> Inventory:
     """Start the network as a detached process and wait until every agent listens."""
     files = NetworkFiles(state_dir)
-    pid = _read_pid(files)
-    if pid is not None and _pid_alive(pid):
-        raise NetworkRuntimeError(
-            f"a network is already running from {state_dir} (pid {pid}); run 'netgpt net down' "
-            "first or use another --state-dir"
-        )
-    state_dir.mkdir(parents=True, exist_ok=True)
-    for stale in (files.ready, files.pid):
-        stale.unlink(missing_ok=True)
     cmd = [
         sys.executable,
         "-m",
@@ -397,7 +396,39 @@ def start_background(
         "--peak-utilization",
         str(peak_utilization),
     ]
-    with open(files.log, "wb") as logf:
+    run_detached(
+        cmd, pid_file=files.pid, ready_file=files.ready, log_file=files.log, timeout_s=timeout_s,
+        what="network", down_command="netgpt net down",
+    )
+    return Inventory.load(files.inventory)
+
+
+def run_detached(
+    cmd: list[str],
+    *,
+    pid_file: Path,
+    ready_file: Path,
+    log_file: Path,
+    timeout_s: float,
+    what: str,
+    down_command: str,
+) -> int:
+    """Start ``cmd --detach`` (which forks, writes ``pid_file`` and later ``ready_file``).
+
+    Waits until ``ready_file`` exists and returns the PID; if the process dies or is not ready
+    within ``timeout_s``, ends it and raises :class:`NetworkRuntimeError` quoting its log's
+    ``error:`` line.
+    """
+    pid = _read_pid_file(pid_file)
+    if pid is not None and pid_alive(pid):
+        raise NetworkRuntimeError(
+            f"a {what} is already running from {pid_file.parent} (pid {pid}); run "
+            f"'{down_command}' first or use another --state-dir"
+        )
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (ready_file, pid_file):
+        stale.unlink(missing_ok=True)
+    with open(log_file, "wb") as logf:
         starter = subprocess.run(
             [*cmd, "--detach"],
             stdin=subprocess.DEVNULL,
@@ -408,33 +439,59 @@ def start_background(
             check=False,
             timeout=timeout_s,
         )
-    pid = _read_pid(files)
+    pid = _read_pid_file(pid_file)
     if starter.returncode != 0 or pid is None:
-        files.pid.unlink(missing_ok=True)
-        raise NetworkRuntimeError(_failure_text(files, starter.returncode))
+        pid_file.unlink(missing_ok=True)
+        raise NetworkRuntimeError(_failure_text(log_file, what, starter.returncode))
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if files.ready.is_file():
-            return Inventory.load(files.inventory)
-        if not _pid_alive(pid):
-            files.pid.unlink(missing_ok=True)
-            raise NetworkRuntimeError(_failure_text(files, None))
+        if ready_file.is_file():
+            return pid
+        if not pid_alive(pid):
+            pid_file.unlink(missing_ok=True)
+            raise NetworkRuntimeError(_failure_text(log_file, what, None))
         time.sleep(0.05)
-    stop_background(state_dir)
+    end_pid_file(pid_file)
     raise NetworkRuntimeError(
-        f"the network did not become ready within {timeout_s:.0f} s; see {files.log}"
+        f"the {what} did not become ready within {timeout_s:.0f} s; see {log_file}"
     )
 
 
-def _failure_text(files: NetworkFiles, code: int | None) -> str:
+def _failure_text(log_file: Path, what: str, code: int | None) -> str:
     try:
-        lines = [ln for ln in files.log.read_text().splitlines() if ln.strip()]
+        lines = [ln for ln in log_file.read_text().splitlines() if ln.strip()]
     except FileNotFoundError:
         lines = []
     errors = [ln for ln in lines if ln.startswith("error:")]
     detail = errors[-1].removeprefix("error:").strip() if errors else "\n".join(lines[-5:])
     how = f" (exit {code})" if code is not None else ""
-    return f"the network failed to start{how}: {detail}"
+    return f"the {what} failed to start{how}: {detail}"
+
+
+def end_pid_file(pid_file: Path, *, timeout_s: float = 10.0) -> int | None:
+    """End the process ``pid_file`` names (SIGTERM, then SIGKILL); its PID, or ``None``.
+
+    Removes the PID file. Raises :class:`NetworkRuntimeError` if the process survives SIGKILL.
+    """
+    pid = _read_pid_file(pid_file)
+    if pid is None:
+        return None
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 5
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if pid_alive(pid):
+                raise NetworkRuntimeError(
+                    f"process {pid} survived SIGKILL; its files are left in {pid_file.parent}"
+                )
+    pid_file.unlink(missing_ok=True)
+    return pid
 
 
 def stop_background(state_dir: Path, *, timeout_s: float = 10.0) -> int | None:
@@ -444,23 +501,9 @@ def stop_background(state_dir: Path, *, timeout_s: float = 10.0) -> int | None:
     (PID, ready marker, inventory, credentials, keys) but keeps the telemetry store and log.
     """
     files = NetworkFiles(state_dir)
-    pid = _read_pid(files)
+    pid = end_pid_file(files.pid, timeout_s=timeout_s)
     if pid is None:
         return None
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while _pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            deadline = time.monotonic() + 5
-            while _pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if _pid_alive(pid):
-                raise NetworkRuntimeError(
-                    f"network process {pid} survived SIGKILL; its files are left in {state_dir}"
-                )
     for path in (
         files.pid,
         files.ready,
@@ -477,7 +520,7 @@ def network_status(state_dir: Path) -> dict[str, object]:
     """Whether a network runs from ``state_dir``, its PID, and which agent ports listen."""
     files = NetworkFiles(state_dir)
     pid = _read_pid(files)
-    running = pid is not None and _pid_alive(pid)
+    running = pid is not None and pid_alive(pid)
     out: dict[str, object] = {"state_dir": str(state_dir), "pid": pid, "running": running}
     if running and files.ready.is_file():
         out.update(json.loads(files.ready.read_text()))

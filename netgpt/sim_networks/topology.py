@@ -111,6 +111,22 @@ class Topology:
                 b_address=d["ports"][v][1],
             )
 
+    def with_link_capacities(self, capacities: dict[tuple[str, str], float]) -> Topology:
+        """A copy whose links ``(a, b)`` (either order) have the given capacities in Mbit/s.
+
+        What a deployment measured or shaped overrides the catalogue (a lab scales Abilene's
+        OC-192 links down). Raises :class:`TopologyError` for an unknown link or a bad capacity.
+        """
+        graph = self.graph.copy()
+        for (a, b), mbps in capacities.items():
+            if not graph.has_edge(a, b):
+                raise TopologyError(f"topology {self.name!r} has no link {a}-{b}")
+            if not isinstance(mbps, int | float) or isinstance(mbps, bool) or not mbps > 0:
+                raise TopologyError(f"link {a}-{b}: capacity must be positive, got {mbps!r}")
+            graph.edges[a, b]["capacity_mbps"] = float(mbps)
+        return Topology(name=self.name, graph=graph, groups=dict(self.groups),
+                        services=dict(self.services))
+
     def interface_peer(self, device: str, interface: str) -> str | None:
         """The neighbour reached through ``interface`` of ``device`` (``None`` for eth0)."""
         for nbr in self.graph.neighbors(device):

@@ -1,0 +1,226 @@
+"""The platform against Abilene in Mininet: FRR routing, real counters, real packets dropped.
+
+The agent graph, the NETCONF and SNMP tools and the telemetry are the ones the embedded network
+uses; only the inventory differs (management addresses, port 830 and 161). Every effect is
+checked on the data plane: OSPF adjacencies and kernel routes, ping and TCP between hosts,
+iperf3 throughput and snmpd's IF-MIB counters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from netgpt.agents.platform import IntentPlatform
+from netgpt.device_config import DeviceConfig, StaticRoute
+from netgpt.errors import NetGPTError
+from netgpt.sim_networks.lab import MininetLab
+from netgpt.sim_networks.twin import DigitalTwin
+from netgpt.tools.netconf import netconf_drivers
+from netgpt.tools.snmp import inventory_client
+from tests.integration.intent_fixtures import set_configs
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def day0(abilene_lab: MininetLab) -> dict[str, DeviceConfig]:
+    return {d: abilene_lab.topology.initial_config(d) for d in abilene_lab.topology.devices}
+
+
+@pytest.fixture
+def platform(
+    abilene_lab: MininetLab, day0: dict[str, DeviceConfig], tmp_path: Path
+) -> Iterator[IntentPlatform]:
+    assert abilene_lab.inventory is not None
+    p = IntentPlatform(abilene_lab.inventory, tmp_path / "agent")
+    yield p
+    p.close()
+    for flow in list(abilene_lab.flows()):
+        flow.stop()
+    set_configs(abilene_lab.inventory, day0)
+    abilene_lab.wait_converged(30)
+
+
+def link_rates_mbps(lab: MininetLab, device: str, window_s: float = 4.0) -> dict[str, float]:
+    """Out Mbit/s of every link interface of ``device``, from snmpd's IF-MIB counters.
+
+    snmpd reloads its interface table on the first request that finds it older than about 3 s, so
+    the counters are exact at the moment of a reload and stale in between. This polls every
+    0.2 s and keeps the two reloads (counters changed since the previous answer) at least
+    ``window_s`` apart; the interval between them is the agent's own sysUpTime.
+    """
+    assert lab.inventory is not None
+    inventory = lab.inventory
+    names = list(lab.plan.routers[device].link_addresses)
+
+    async def sample() -> dict[str, float]:
+        async with inventory_client(inventory, device) as client:
+
+            async def reload_seen() -> dict[str, Any]:
+                previous = {c.name: c.out_octets for c in await client.interface_counters()}
+                for _ in range(50):
+                    await asyncio.sleep(0.2)
+                    now = {c.name: c for c in await client.interface_counters()}
+                    if any(now[n].out_octets != previous[n] for n in names):
+                        return now
+                    previous = {n: c.out_octets for n, c in now.items()}
+                raise AssertionError(f"{device}: snmpd counters did not move in 10 s")
+
+            first = await reload_seen()
+            await asyncio.sleep(window_s - 3.0)
+            second = await reload_seen()
+        dt = second[names[0]].sys_uptime_s - first[names[0]].sys_uptime_s
+        return {n: (second[n].out_octets - first[n].out_octets) * 8 / dt / 1e6 for n in names}
+
+    return asyncio.run(sample())
+
+
+def busiest(rates: dict[str, float]) -> str:
+    return max(rates, key=lambda k: rates[k])
+
+
+def test_ospf_converges_with_a_full_adjacency_on_every_link(abilene_lab: MininetLab) -> None:
+    lab = abilene_lab
+    assert 0 < lab.timings["converge_s"] < 60
+    for name, router in lab.plan.routers.items():
+        neighbours = json.loads(lab.vtysh(name, "show ip ospf neighbor json"))["neighbors"]
+        full = [n for entries in neighbours.values() for n in entries
+                if str(n.get("nbrState", "")).startswith("Full")]
+        assert len(full) == len(router.link_addresses), (name, neighbours)
+    # the kernel forwards between every pair of sites the way OSPF computed
+    assert lab.ping("NYCMng", "LOSAng")
+    assert lab.ping("SNVAng", "WASHng")
+    assert lab.ping("STTLng", "ATLAM5")
+
+
+def test_snmpd_counts_real_packets_on_the_namespace_interfaces(abilene_lab: MininetLab) -> None:
+    lab = abilene_lab
+    flow = lab.start_flow("NYCMng", "CHINng", rate_mbps=20, udp=True, seconds=8)
+    try:
+        rates = link_rates_mbps(lab, "NYCMng")
+    finally:
+        flow.stop()
+    towards = lab.topology.interface_to("NYCMng", "CHINng")
+    assert busiest(rates) == towards
+    assert 16 < rates[towards] < 24, rates  # 20 Mbit/s of UDP payload plus headers
+
+
+def test_igp_cost_intent_moves_real_traffic(
+    abilene_lab: MininetLab, platform: IntentPlatform, day0: dict[str, DeviceConfig]
+) -> None:
+    lab = abilene_lab
+    # an operator's earlier change makes the shortest NYCMng -> LOSAng path the slow one
+    slow = day0["NYCMng"].with_interface(
+        day0["NYCMng"].interface("eth2").model_copy(update={"igp_cost": 100})
+    )
+    set_configs(platform.inventory, {"NYCMng": slow})
+    time.sleep(2)  # OSPF: SPF runs at once; the kernel routes follow
+    flow = lab.start_flow("NYCMng", "LOSAng", rate_mbps=30, udp=True)
+    before = link_rates_mbps(lab, "NYCMng")
+    run = platform.submit("keep latency from NYCMng to LOSAng below 24 ms", approved=True)
+    assert run.outcome == "deployed", run.state.get("reason")
+    configs = platform.read_configs()
+    assert any(
+        [i.igp_cost for i in configs[d].interfaces]
+        != [i.igp_cost for i in ({**day0, "NYCMng": slow})[d].interfaces]
+        for d in configs
+    )
+    time.sleep(2)
+    after = link_rates_mbps(lab, "NYCMng")
+    flow.stop()
+    # the snmpd counters show the flow left its link for the one the twin predicts
+    predicted = DigitalTwin(platform.topology, configs).paths("NYCMng", lab.host("LOSAng").ip)
+    first_hops = {lab.topology.interface_to("NYCMng", p.devices[1]) for p in predicted}
+    assert busiest(before) not in first_hops
+    assert busiest(after) in first_hops
+    assert after[busiest(before)] < 3 < 25 < after[busiest(after)], (before, after)
+
+
+def test_access_intent_blocks_ping_and_tcp_between_the_named_hosts_only(
+    abilene_lab: MininetLab, platform: IntentPlatform
+) -> None:
+    lab = abilene_lab
+    assert lab.ping("NYCMng", "LOSAng") and lab.tcp_connects("NYCMng", "LOSAng")
+    run = platform.submit("block traffic from NYCMng to LOSAng")
+    assert run.outcome == "deployed", run.state.get("reason")
+    assert not lab.ping("NYCMng", "LOSAng")
+    assert not lab.tcp_connects("NYCMng", "LOSAng")
+    # everything else still flows, including from and to the same two sites
+    assert lab.ping("NYCMng", "CHINng") and lab.tcp_connects("NYCMng", "CHINng")
+    assert lab.ping("SNVAng", "LOSAng") and lab.tcp_connects("SNVAng", "LOSAng")
+
+
+def test_bandwidth_cap_holds_iperf3_throughput_within_ten_percent(
+    abilene_lab: MininetLab, platform: IntentPlatform
+) -> None:
+    lab = abilene_lab
+    free = lab.start_flow("NYCMng", "LOSAng", seconds=4)
+    free.wait(30)
+    assert free.received_mbps() > 40  # well above the cap before the intent
+    run = platform.submit("cap traffic to LOSAng at 20 Mbps", approved=True)
+    assert run.outcome == "deployed", run.state.get("reason")
+    tcp = lab.start_flow("NYCMng", "LOSAng", seconds=8)
+    tcp.wait(40)
+    assert 18 <= tcp.received_mbps() <= 22, tcp.received_mbps()
+    udp = lab.start_flow("SNVAng", "LOSAng", rate_mbps=40, udp=True, seconds=6)
+    udp.wait(40)
+    assert 18 <= udp.received_mbps() <= 22, udp.received_mbps()
+
+
+def _nms_reaches(lab: MininetLab, device: str) -> bool:
+    done = subprocess.run(
+        ["ping", "-n", "-q", "-c", "1", "-W", "1", lab.plan.routers[device].mgmt_ip],
+        capture_output=True, check=False,
+    )
+    return done.returncode == 0
+
+
+def test_confirmed_commit_that_cuts_the_management_path_rolls_back_by_itself(
+    abilene_lab: MininetLab, day0: dict[str, DeviceConfig]
+) -> None:
+    lab = abilene_lab
+    assert lab.inventory is not None
+    nms = str(ipaddress.IPv4Interface(lab.plan.nms_address).ip)
+    cut = day0["KSCYng"].model_copy(update={
+        "static_routes": (StaticRoute(prefix=f"{nms}/32", discard=True),)
+    })
+    assert _nms_reaches(lab, "KSCYng")
+    driver = netconf_drivers(lab.inventory, timeout_s=4)("KSCYng")
+    driver.open()
+    try:
+        driver.lock("candidate")
+        driver.load_candidate(cut)
+        started = time.monotonic()
+        # the reply itself may be lost on the path the commit just cut; persist: the rollback
+        # waits for the timeout, not for this session to end
+        outcome = "replied"
+        try:
+            driver.commit(confirm_timeout_s=8, persist="mgmt-cut")
+        except NetGPTError as exc:
+            outcome = str(exc)
+    finally:
+        driver.close()
+    routes = lab.run_in("KSCYng", ["ip", "route", "show", f"{nms}/32"]).stdout
+    took = time.monotonic() - started
+    assert "blackhole" in routes and not _nms_reaches(lab, "KSCYng"), (routes, outcome, took)
+    assert time.monotonic() - started < 8  # the cut was seen before the rollback was due
+    deadline = time.monotonic() + 20
+    while not _nms_reaches(lab, "KSCYng") and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _nms_reaches(lab, "KSCYng")
+    assert lab.run_in("KSCYng", ["ip", "route", "show", f"{nms}/32"]).stdout.strip() == ""
+    driver = netconf_drivers(lab.inventory)("KSCYng")
+    driver.open()
+    try:
+        assert driver.get_config() == day0["KSCYng"]
+    finally:
+        driver.close()

@@ -1,0 +1,77 @@
+"""``netgpt lab up`` / ``down`` five times in a row, with nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from netgpt.inventory import Inventory
+from netgpt.sim_networks.lab_serve import lab_status, start_lab, stop_lab
+from netgpt.tools.snmp import inventory_client
+from tests.lab.conftest import require_lab
+
+pytestmark = pytest.mark.lab
+
+
+def machine_state() -> dict[str, object]:
+    """What a lab could leave behind: root-namespace links, namespaces, FRR folders, processes."""
+    links = sorted(e["ifname"] for e in json.loads(
+        subprocess.run(["ip", "-j", "link", "show"], capture_output=True, text=True,
+                       check=True).stdout))
+    namespaces: set[str] = set()
+    daemons: list[str] = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            namespaces.add(os.readlink(f"/proc/{pid}/ns/net"))
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(word in cmd for word in ("mnexec", "/usr/lib/frr/", "snmpd ", "lab_agent",
+                                         "lab_serve", "iperf3")):
+            daemons.append(cmd)
+    return {
+        "links": links,
+        "namespaces": len(namespaces),
+        "frr": sorted(os.listdir("/var/run/frr")) if os.path.isdir("/var/run/frr") else [],
+        "daemons": sorted(daemons),
+    }
+
+
+async def sys_name(inventory: Inventory, device: str) -> str:
+    async with inventory_client(inventory, device) as client:
+        return (await client.system()).name
+
+
+def test_lab_comes_up_and_down_five_times_leaving_nothing(tmp_path: Path) -> None:
+    require_lab()
+    before = machine_state()
+    for round_ in range(5):
+        inventory, timings = start_lab("abilene", tmp_path / "lab")
+        assert len(inventory.devices) == 12 and timings["converge_s"] > 0
+        assert lab_status(tmp_path / "lab")["running"]
+
+        assert asyncio.run(sys_name(inventory, "SNVAng")) == "SNVAng", round_
+        pid, swept = stop_lab(tmp_path / "lab")
+        assert pid is not None and swept == [], swept  # the lab took itself down
+        assert machine_state() == before, round_
+    assert not (tmp_path / "lab" / "inventory.yaml").exists()
+
+
+def test_lab_down_after_the_lab_process_was_killed_removes_what_it_recorded(
+    tmp_path: Path,
+) -> None:
+    require_lab()
+    before = machine_state()
+    start_lab("linear,3", tmp_path / "lab")
+    pid = int((tmp_path / "lab" / "lab.pid").read_text())
+    os.kill(pid, 9)  # no chance to clean up
+    _, swept = stop_lab(tmp_path / "lab")
+    assert any("processes" in s for s in swept), swept
+    assert machine_state() == before
