@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 FRR_DIR = Path("/usr/lib/frr")
 FRR_RUN = Path("/var/run/frr")
 _FRR_DAEMONS = ("zebra", "staticd", "ospfd")
+# NET-SNMP-AGENT-MIB::nsCacheTimeout.<ifTable> (IMPLIED index: the table's OID)
+_IF_TABLE_CACHE_TIMEOUT = "1.3.6.1.4.1.8072.1.5.3.1.2.1.3.6.1.2.1.2.2"
 _NO_OFFLOAD = "tx off gso off tso off gro off"
 _APT = (
     "apt-get install mininet openvswitch-switch bridge-utils iputils-ping iperf3 nftables snmpd "
@@ -137,7 +139,7 @@ def lab_requirements() -> list[str]:
     missing = []
     if os.geteuid() != 0:
         missing.append("root (run as root: the lab creates namespaces, links and a bridge)")
-    for tool in ("mnexec", "vtysh", "snmpd", "nft", "tc", "ip", "iperf3", "brctl"):
+    for tool in ("mnexec", "vtysh", "snmpd", "snmpset", "nft", "tc", "ip", "iperf3", "brctl"):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin:/sbin") is None:
             missing.append(f"{tool} ({_APT})")
     for daemon in _FRR_DAEMONS:
@@ -276,10 +278,12 @@ class MininetLab:
             self.timings["build_s"] = time.perf_counter() - started
             self._start_daemons()
             self.timings["daemons_s"] = time.perf_counter() - started
+            # OSPF from the daemons' start; the agents then apply the same costs (no change)
+            self.timings["converge_s"] = self.wait_converged(converge_timeout_s)
             self.inventory = self._write_inventory()
+            self._live_counters()
             self._start_agents()
             self.timings["agents_s"] = time.perf_counter() - started
-            self.timings["converge_s"] = self.wait_converged(converge_timeout_s)
         except BaseException:
             self.down()
             raise
@@ -627,6 +631,40 @@ class MininetLab:
                 "-p", str(rdir / "snmpd.pid"),
             ]
             self._procs.append(self._popen_in(r.name, argv, log_to=rdir / "snmpd.out", env=env))
+
+    def _live_counters(self, timeout_s: float = 15.0) -> None:
+        """Turn off snmpd's 3 s interface-table cache on every router.
+
+        net-snmp serves ifTable/ifXTable from a cache it reloads when older than 3 s, so two
+        polls a second apart can see the same counters. Rates from counters need the values of
+        the moment the agent answers (sysUpTime is read live): NET-SNMP-AGENT-MIB's
+        nsCacheTimeout for ifTable is set to 0, over SNMPv3 with the lab's own credentials.
+        """
+        assert self.credentials is not None
+        snmp = self.credentials.snmp
+        if snmp.auth_key is None or snmp.priv_key is None:
+            return  # v2c-only labs keep the cache: their write community may be off
+        auth = {"sha": "SHA", "sha256": "SHA-256", "md5": "MD5"}[snmp.auth_protocol]
+        priv = {"aes128": "AES", "des": "DES"}[snmp.priv_protocol]
+        deadline = time.monotonic() + timeout_s
+        for r in self.plan.routers.values():
+            argv = [
+                "snmpset", "-v3", "-l", "authPriv", "-u", snmp.user, "-a", auth,
+                "-A", snmp.auth_key.get_secret_value(), "-x", priv,
+                "-X", snmp.priv_key.get_secret_value(), "-t", "1", "-r", "1", r.mgmt_ip,
+                _IF_TABLE_CACHE_TIMEOUT, "i", "0",
+            ]
+            while True:
+                done = subprocess.run(argv, capture_output=True, text=True, check=False,
+                                      env={**os.environ, "MIBS": ""})
+                if done.returncode == 0:
+                    break
+                if time.monotonic() > deadline:
+                    raise NetworkRuntimeError(
+                        f"snmpd of {r.name} did not accept the counter-cache setting: "
+                        f"{done.stderr.strip()[:200]}; see {self.files.router_dir(r.name)}"
+                    )
+                time.sleep(0.2)
 
     def _credentials(self) -> Credentials:
         if self.credentials is None:

@@ -53,8 +53,11 @@ def test_lab_comes_up_and_down_five_times_leaving_nothing(tmp_path: Path) -> Non
     require_lab()
     before = machine_state()
     for round_ in range(5):
-        inventory, timings = start_lab("abilene", tmp_path / "lab")
+        # the first round also runs iperf3 flows shaped like the diurnal matrix
+        traffic = "diurnal" if round_ == 0 else "none"
+        inventory, timings = start_lab("abilene", tmp_path / "lab", traffic=traffic)
         assert len(inventory.devices) == 12 and timings["converge_s"] > 0
+        assert (timings["flows"] > 0) == (round_ == 0), timings
         assert lab_status(tmp_path / "lab")["running"]
 
         assert asyncio.run(sys_name(inventory, "SNVAng")) == "SNVAng", round_
