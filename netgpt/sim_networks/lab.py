@@ -540,8 +540,11 @@ class MininetLab:
         if r.name in self.plan.by_device_host:
             script.append(f"ip addr flush dev {ACCESS_INTERFACE}")
             script += [f"ip addr add {a} dev {ACCESS_INTERFACE}" for a in r.access_addresses]
-        else:  # a dummy eth0, so the device's access interface exists like on every router
-            script.append(f"ip link add {ACCESS_INTERFACE} type dummy")
+        else:  # an eth0 with nothing behind it (a veth to itself: this kernel has no dummy)
+            script += [
+                f"ip link add {ACCESS_INTERFACE} type veth peer name {ACCESS_INTERFACE}x",
+                f"ip link set {ACCESS_INTERFACE}x up",
+            ]
         script += [
             f"ip link set {ACCESS_INTERFACE} up",
             f"ip addr flush dev {MGMT_INTERFACE}",

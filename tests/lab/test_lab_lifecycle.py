@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from netgpt.inventory import Inventory
+from netgpt.sim_networks.lab import MininetLab
 from netgpt.sim_networks.lab_serve import lab_status, start_lab, stop_lab
+from netgpt.sim_networks.topology import build_topology
 from netgpt.tools.snmp import inventory_client
 from tests.lab.conftest import require_lab
 
@@ -78,3 +80,18 @@ def test_lab_down_after_the_lab_process_was_killed_removes_what_it_recorded(
     _, swept = stop_lab(tmp_path / "lab")
     assert any("processes" in s for s in swept), swept
     assert machine_state() == before
+
+
+def test_campus_lab_routes_between_groups_through_routers_without_hosts(tmp_path: Path) -> None:
+    require_lab()
+    lab = MininetLab(build_topology("campus"), tmp_path / "campus")
+    lab.up()
+    try:
+        # core and distribution routers have no prefixes and no hosts, only links
+        assert "core1" not in lab.plan.by_device_host
+        assert lab.ping("acc1", "acc8") and lab.ping("acc4", "acc2")
+        assert lab.tcp_connects("acc2", "acc8")
+        out = lab.run_in("core1", ["ip", "-j", "route", "show", "10.100.0.0/16"]).stdout
+        assert json.loads(out), "core1 has no OSPF route to the servers"
+    finally:
+        lab.down()
