@@ -263,7 +263,14 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
         t0 = time.perf_counter()
         intent = intent_of(state)
         active = [i for i in ctx.store.active() if i.id != intent.id]
-        failed = ctx.conflicts(intent, active)
+        try:
+            failed = ctx.conflicts(intent, active)
+        except NetGPTError as exc:  # e.g. no traffic measurement: the run fails, saying why
+            verdict = Verdict(False, VerdictSource.CONFLICT, "conflicts", str(exc))
+            return {
+                **fail(state, "check", "failed", str(exc), [verdict]),
+                "timings": [("check", time.perf_counter() - t0)],
+            }
         if failed:
             return {
                 **fail(state, "check", "conflict", failed[0].evidence, failed),

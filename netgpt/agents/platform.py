@@ -45,7 +45,13 @@ from netgpt.cloud_models.intent_draft import ungrounded_names
 from netgpt.cloud_models.prompts import plan_goal
 from netgpt.cloud_models.training import PLANS_ADAPTER
 from netgpt.device_config import DeviceConfig
-from netgpt.errors import ConfigError, DeviceError, LifecycleError, LLMOutputError
+from netgpt.errors import (
+    ConfigError,
+    DeviceError,
+    LifecycleError,
+    LLMOutputError,
+    TelemetryError,
+)
 from netgpt.intents.compiler import compile_alternatives
 from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_intent_id
 from netgpt.intents.parser import NameTable, parse_intent
@@ -160,6 +166,7 @@ class BackgroundTelemetry:
         self._thread.join(timeout=self.interval_s + 5)
 
 
+MEASURE_MAX_POLLS = 6  # polls to get rates from every device (a rate needs two answers)
 CONTROL_PLANE_MBPS = 0.05  # per link direction: traffic of the network itself, not of sites
 
 
@@ -222,6 +229,7 @@ class IntentPlatform:
         llm: LanguageModel | str | None = None,
         llm_timeout_s: float | None = None,
         plan_alternatives: int = 3,
+        device_timeout_s: float = 30.0,
     ) -> None:
         if not isinstance(plan_alternatives, int) or plan_alternatives < 1:
             raise ConfigError(f"plan_alternatives must be an integer >= 1, got "
@@ -251,7 +259,7 @@ class IntentPlatform:
         self.checkpointer = SqliteSaver(self._checkpoint_db)
         self.confirm_timeout_s = confirm_timeout_s
         self.traffic_sample_s = traffic_sample_s
-        self._drivers = netconf_drivers(inventory)
+        self._drivers = netconf_drivers(inventory, timeout_s=device_timeout_s)
         self._readers: dict[str, NetconfDriver] = {}
         self._reader_locks: dict[str, threading.Lock] = {}
         self._traffic: TrafficMatrix | None = None
@@ -315,16 +323,36 @@ class IntentPlatform:
             if fresh is not None:
                 return fresh
 
-        async def sample() -> list[RateSample]:
+        wanted = {d.name for d in self.inventory.devices}
+
+        async def sample() -> tuple[list[RateSample], set[str], dict[str, str]]:
             poller = TelemetryPoller(self.inventory, None, interval_s=self.traffic_sample_s)
             rates: list[RateSample] = []
+            missing = set(wanted)
+            failed: dict[str, str] = {}
             try:
-                await poller.run(rounds=2, on_round=lambda r: rates.extend(r.rates))
+                for n in range(MEASURE_MAX_POLLS):
+                    if n:
+                        await asyncio.sleep(self.traffic_sample_s)
+                    polled = await poller.poll_once()
+                    rates.extend(polled.rates)
+                    failed.update(polled.failed)
+                    missing -= {r.device for r in polled.rates}
+                    if not missing:
+                        break
             finally:
                 await poller.aclose()
-            return rates
+            return rates, missing, failed
 
-        return latest_by_interface(asyncio.run(sample()))
+        rates, missing, failed = asyncio.run(sample())
+        if missing:
+            why = "; ".join(f"{d}: {failed[d]}" for d in sorted(missing)[:3] if d in failed)
+            raise TelemetryError(
+                f"no traffic measurement from {sorted(missing)} in {MEASURE_MAX_POLLS} SNMP polls"
+                + (f" ({why})" if why else "")
+                + "; planning on a guess could overload links: retry when telemetry is back"
+            )
+        return latest_by_interface(rates)
 
     def measure_traffic(self) -> TrafficMatrix:
         """The traffic matrix that explains the measured loads (tomogravity over the twin).

@@ -20,6 +20,12 @@ adds, and why:
   traceback on the wire, and nothing a client sends can stop the server.
 * **End of stream**: ``netconf`` 2.1's framing loops forever when a channel closes mid-message;
   :class:`_ChannelStream` turns end-of-stream into ``ChannelClosed``.
+* **Framing**: ``netconf`` 2.1 buffers a message of any size (a 1.1 chunk header may announce
+  4 GiB), parses the client's hello with its default (entity-expanding) parser, and leaves a
+  session open but deaf after an empty message. :meth:`_AgentSession._receive_message` reads
+  both framings itself: a message over :data:`MAX_MESSAGE_BYTES` is answered ``too-big``, a
+  broken 1.1 chunk header ``malformed-message``, and that session (only) is closed; a hello
+  carrying a DOCTYPE is refused; whenever the reader stops, the session is closed.
 
 Operations: ``get``, ``get-config`` (running, candidate; subtree and XPath 1.0 filters),
 ``edit-config`` (candidate; default-operation merge/replace/none; test-option; error-option
@@ -40,6 +46,7 @@ import copy
 import errno
 import hmac
 import logging
+import re
 import selectors
 import socket
 import threading
@@ -50,7 +57,7 @@ from typing import Any
 
 import paramiko
 from lxml import etree
-from netconf.error import ChannelClosed
+from netconf.error import ChannelClosed, SessionError
 from netconf.server import NetconfServerSession, NetconfSSHServer
 
 from netgpt import yang_xml
@@ -66,7 +73,7 @@ from netgpt.yang_xml import (
     state_to_xml,
 )
 
-__all__ = ["CAPABILITIES", "NetconfAgent"]
+__all__ = ["CAPABILITIES", "MAX_MESSAGE_BYTES", "NetconfAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +88,17 @@ CAPABILITIES: tuple[str, ...] = (
     *(f"{ns}?module={name}" for name, ns in NS.MODULES.items()),
 )
 
+#: The largest NETCONF message, in bytes without its framing, the agent takes from a client.
+#: A device config is a few KiB; a bigger message is answered with a ``too-big`` rpc-error and
+#: its session is closed, so a session never buffers more than this plus one read.
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
 _QUIET_LOGGERS = ("netconf", "sshutil", "paramiko.transport")
+_RECV_BYTES = 64 * 1024
+_EOM = b"]]>]]>"  # NETCONF 1.0 end-of-message
+_END_OF_CHUNKS = b"\n##\n"  # NETCONF 1.1 (RFC 6242 section 4.2)
+_CHUNK_HEADER = re.compile(rb"\n#([1-9][0-9]{0,9})\n")
+_CHUNK_HEADER_START = re.compile(rb"\n(?:#(?:#|[1-9][0-9]{0,9})?)?")  # an incomplete header
 _SUBSYSTEM_WAIT_S = 10.0
 _JOIN_S = 2.0
 
@@ -237,7 +254,33 @@ def _prune(
     return out
 
 
+_DATA_NAMESPACES = frozenset({*NS.MODULES.values(), NC_NS})
+
+
+def _check_filter_namespaces(spec: etree._Element) -> None:
+    """Refuse a subtree filter naming a namespace of no module of this device.
+
+    Such a filter could only select nothing; ``unknown-namespace`` (RFC 6241 appendix A) tells
+    the client that its namespace is wrong rather than that the data is absent.
+    """
+    for el in spec.iterdescendants():
+        if not isinstance(el.tag, str):
+            continue
+        q = etree.QName(el)
+        if q.namespace is None or q.namespace in _DATA_NAMESPACES:
+            continue
+        names = [etree.QName(a).localname for a in reversed(list(el.iterancestors()))]
+        raise _RpcFailure(
+            "unknown-namespace",
+            f"the filter names <{q.localname}> in namespace {q.namespace!r}, which this device "
+            f"does not implement; its modules are {', '.join(sorted(NS.MODULES))}",
+            path="/" + "/".join([*names, q.localname]),
+            info={"bad-element": q.localname, "bad-namespace": q.namespace},
+        )
+
+
 def _subtree_filter(data: etree._Element, spec: etree._Element) -> etree._Element:
+    _check_filter_namespaces(spec)
     filters = _elements(spec)
     full: set[etree._Element] = set()
     keep: set[etree._Element] = set()
@@ -607,28 +650,145 @@ class _ChannelStream:
 
 
 def _parse_message(msg: str) -> etree._Element:
+    """Parse one message with entities, DTDs and the network off; a DOCTYPE is an error.
+
+    ``msg`` holds the received bytes decoded with ``surrogateescape``: bytes that are not UTF-8
+    reach lxml as they came and make the message not well-formed.
+    """
     parser = etree.XMLParser(
         resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
     )
-    root = etree.fromstring(msg.strip().encode("utf-8"), parser=parser)
+    root = etree.fromstring(msg.strip().encode("utf-8", "surrogateescape"), parser=parser)
     if root.getroottree().docinfo.doctype:
         raise etree.XMLSyntaxError("a NETCONF message must not carry a DOCTYPE", 0, 1, 1)
     return root
 
 
+class _Refused(SessionError):
+    """A message the session cannot take in: answered where it can be, then the session ends."""
+
+    def __init__(self, tag: str, why: str) -> None:
+        super().__init__(why)
+        self.tag = tag
+        self.why = why
+
+
 class _AgentSession(NetconfServerSession):
-    """One NETCONF session. The library does the hello and framing; we dispatch the RPCs."""
+    """One NETCONF session. The library does the hello; we do the framing and dispatch the RPCs."""
 
     def __init__(self, channel: paramiko.Channel, server: _LoopbackServer) -> None:
         self._close_lock = threading.Lock()
         self._ended = False
-        super().__init__(_ChannelStream(channel), server, None, False)
+        self._stream = _ChannelStream(channel)
+        self._inbox = bytearray()  # received, not yet taken: at most a message plus one read
+        super().__init__(self._stream, server, None, False)
         server.session_started(self)
 
     @property
     def ended(self) -> bool:
         """Whether :meth:`close` has run."""
         return self._ended
+
+    # -- framing (RFC 6242), bounded -----------------------------------------------------------
+
+    def _receive_message(self) -> str | None:
+        """Return the next message (the hello first), or ``None`` once the session is stopping.
+
+        Replaces the library's reader, which buffers without limit. Raises :class:`_Refused`
+        (after answering it) for a message over :data:`MAX_MESSAGE_BYTES`, a broken 1.1 chunk
+        header, an empty message or a hello with a DOCTYPE, and ``ChannelClosed`` at end of
+        stream; either ends the session.
+        """
+        with self.slock:
+            if self.reader_thread is not None and not self.reader_thread.keep_running:
+                return None
+        try:
+            raw = self._read_chunked() if self.new_framing else self._read_until_eom()
+            if not raw:
+                raise _Refused("malformed-message", "the message is empty")
+            msg = raw.decode("utf-8", "surrogateescape")
+            if not self.session_open:
+                try:
+                    _parse_message(msg)
+                except etree.XMLSyntaxError as exc:
+                    raise _Refused("malformed-message", f"the hello is refused ({exc})") from None
+        except _Refused as refusal:
+            self._refuse(refusal)
+            raise
+        return msg
+
+    def _fill(self) -> None:
+        self._inbox += self._stream.recv(_RECV_BYTES)
+
+    def _too_big(self, size: int) -> _Refused:
+        return _Refused(
+            "too-big",
+            f"the message has {size} bytes or more; this device takes at most "
+            f"{MAX_MESSAGE_BYTES} bytes per message (send smaller edits)",
+        )
+
+    def _read_until_eom(self) -> bytes:
+        """NETCONF 1.0: everything up to ``]]>]]>``."""
+        inbox, start = self._inbox, 0
+        while (end := inbox.find(_EOM, start)) < 0:
+            start = max(0, len(inbox) - len(_EOM) + 1)  # the marker may straddle two reads
+            if start > MAX_MESSAGE_BYTES:
+                raise self._too_big(start)
+            self._fill()
+        if end > MAX_MESSAGE_BYTES:
+            raise self._too_big(end)
+        msg = bytes(inbox[:end])
+        del inbox[: end + len(_EOM)]
+        return msg
+
+    def _read_chunked(self) -> bytes:
+        """NETCONF 1.1: chunks up to end-of-chunks; no chunk is read past the size limit."""
+        msg = bytearray()
+        while (size := self._read_chunk_header()) is not None:
+            if len(msg) + size > MAX_MESSAGE_BYTES:
+                raise self._too_big(len(msg) + size)
+            while len(self._inbox) < size:
+                self._fill()
+            msg += self._inbox[:size]
+            del self._inbox[:size]
+        if not msg:
+            raise _Refused("malformed-message", "a chunked message needs at least one chunk")
+        return bytes(msg)
+
+    def _read_chunk_header(self) -> int | None:
+        """Return the next chunk's size, or ``None`` at end-of-chunks."""
+        inbox = self._inbox
+        while True:
+            if inbox.startswith(_END_OF_CHUNKS):
+                del inbox[: len(_END_OF_CHUNKS)]
+                return None
+            if match := _CHUNK_HEADER.match(inbox):
+                size = int(match.group(1))  # read it before the match's buffer changes
+                del inbox[: match.end()]
+                return size
+            if inbox and not _CHUNK_HEADER_START.fullmatch(inbox):
+                raise _Refused(
+                    "malformed-message",
+                    f"bad chunk header {bytes(inbox[:24])!r}; RFC 6242 wants '\\n#<size>\\n' "
+                    "with size 1..4294967295, or '\\n##\\n'",
+                )
+            self._fill()
+
+    def _refuse(self, refusal: _Refused) -> None:
+        """Answer a refused message where the client can read it (not before the hello)."""
+        log.debug("session %s: ending the session: %s", self.session_id, refusal.why)
+        if not self.session_open or not (self.new_framing or refusal.tag == "too-big"):
+            return  # a malformed message ends a 1.0 session unanswered, as in _malformed
+        reply = etree.Element(_q("rpc-reply"), nsmap={None: NC_NS})
+        reply.append(_RpcFailure(refusal.tag, refusal.why, "rpc").element())
+        try:
+            self.send_message(etree.tostring(reply, encoding="unicode"))
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            log.debug("session %s: could not send the refusal: %s", self.session_id, exc)
+
+    def _reader_exits(self) -> None:
+        """The reader thread stops (end of stream, a refusal, close): end the session too."""
+        self.close()
 
     # -- dispatch ----------------------------------------------------------------------------
 

@@ -29,10 +29,13 @@ from netgpt.inventory import (
     DeviceEntry,
     Inventory,
     LinkEntry,
+    NetconfCredentials,
     generate_credentials,
     save_credentials,
 )
+from netgpt.sim_networks.base import DeviceBackend
 from netgpt.sim_networks.device import Device, SystemGroup
+from netgpt.sim_networks.faults import FaultPlan, FaultyBackend
 from netgpt.sim_networks.live import LiveNetwork
 from netgpt.sim_networks.netconf_agent import NetconfAgent
 from netgpt.sim_networks.snmp_agent import SnmpAgentPool
@@ -139,8 +142,10 @@ class EmbeddedNetwork:
         snmp_port_base: int = 16100,
         tick_s: float = 1.0,
         credentials: Credentials | None = None,
+        faults: FaultPlan | None = None,
     ) -> None:
         self.topology = topology
+        self.faults = faults
         self.files = NetworkFiles(state_dir)
         self.netconf_port_base = netconf_port_base
         self.snmp_port_base = snmp_port_base
@@ -149,7 +154,8 @@ class EmbeddedNetwork:
         self.live = LiveNetwork(topology, traffic)
         self.credentials = credentials
         self.devices: dict[str, Device] = {}
-        self._netconf: list[NetconfAgent] = []
+        self._netconf: dict[str, NetconfAgent] = {}
+        self._host_key_obj: paramiko.PKey | None = None
         self._snmp: SnmpAgentPool | None = None
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -199,18 +205,26 @@ class EmbeddedNetwork:
             _check_port_free(sn, socket.SOCK_DGRAM, "SNMP")
         self.files.state_dir.mkdir(parents=True, exist_ok=True)
         host_key = self._host_key()
+        self._host_key_obj = host_key
         if self.credentials is None:
             self.credentials = generate_credentials(known_hosts=self.files.known_hosts)
         creds = self.credentials
         save_credentials(self.files.credentials, {"default": creds})
         try:
-            self._snmp = SnmpAgentPool()
+            faults = self.faults
+            self._snmp = SnmpAgentPool(
+                drop=(lambda: faults.snmp_drop) if faults is not None else None
+            )
+            backend: DeviceBackend = (
+                FaultyBackend(self.live, faults, self.cut_agent) if faults is not None
+                else self.live
+            )
             for name in self.topology.devices:
                 node = self.topology.graph.nodes[name]
                 device = Device(
                     name,
                     self.live.configs()[name],
-                    self.live,
+                    backend,
                     system=SystemGroup(
                         descr=f"NetGPT emulated router {name} ({self.topology.name})",
                         location=str(node.get("site", "")),
@@ -223,7 +237,7 @@ class EmbeddedNetwork:
                     device, port=nc_port, host_key=host_key, credentials=creds.netconf
                 )
                 agent.start()
-                self._netconf.append(agent)
+                self._netconf[name] = agent
                 self._snmp.add(device, port=snmp_port, credentials=creds.snmp)
             self._snmp.start()
         except BaseException:
@@ -263,6 +277,26 @@ class EmbeddedNetwork:
         self._ticker = threading.Thread(target=self._tick, name="traffic-ticker", daemon=True)
         self._ticker.start()
         return self.inventory
+
+    def cut_agent(self, name: str, *, credentials: NetconfCredentials | None = None) -> None:
+        """Drop every NETCONF session of ``name`` and start its agent again on the same port.
+
+        What a crashed and respawned management process looks like from outside: connections
+        reset, their locks released and their unconfirmed commits rolled back; the device's
+        datastores stay. ``credentials`` (fault injection) makes the new agent expect others.
+        """
+        old = self._netconf.get(name)
+        if old is None or self._host_key_obj is None or self.credentials is None:
+            raise NetworkRuntimeError(f"no running NETCONF agent for {name!r}")
+        old.close()
+        agent = NetconfAgent(
+            self.devices[name],
+            port=self.ports()[name][0],
+            host_key=self._host_key_obj,
+            credentials=credentials or self.credentials.netconf,
+        )
+        agent.start()
+        self._netconf[name] = agent
 
     def _host_key(self) -> paramiko.PKey:
         path = self.files.host_key
@@ -309,7 +343,7 @@ class EmbeddedNetwork:
         self.live.changed.set()
         if self._ticker is not None:
             self._ticker.join(timeout=5)
-        for agent in self._netconf:
+        for agent in self._netconf.values():
             with contextlib.suppress(Exception):
                 agent.close()
         self._netconf.clear()

@@ -40,6 +40,7 @@ import importlib.util
 import logging
 import marshal
 import os
+import random
 import socket
 import threading
 from collections.abc import Callable
@@ -572,6 +573,19 @@ def _check_v3(credentials: SnmpCredentials, device: str) -> tuple[str, str]:
     return auth, priv
 
 
+class _LossyUdpTransport(udp.UdpAsyncioTransport):
+    """A UDP transport that drops a fraction of incoming requests (fault injection)."""
+
+    def __init__(self, drop: Callable[[], float], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._drop_fraction = drop
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        if random.random() < self._drop_fraction():
+            return
+        super().datagram_received(datagram, transportAddress)
+
+
 @dataclass
 class _Agent:
     device: Device
@@ -601,7 +615,9 @@ class SnmpAgentPool:
 
     TIMER_RESOLUTION_S: ClassVar[float] = 1.0  # pysnmp housekeeping tick per engine
 
-    def __init__(self) -> None:
+    def __init__(self, *, drop: Callable[[], float] | None = None) -> None:
+        """``drop`` (fault injection) gives the fraction of requests to drop, read per request."""
+        self._drop = drop
         self._agents: list[_Agent] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -814,7 +830,11 @@ class SnmpAgentPool:
             _SetResponder(engine, snmp_context)
             dispatcher = AsyncioDispatcher(loop=loop, timeout=self.TIMER_RESOLUTION_S)
             engine.register_transport_dispatcher(dispatcher)
-            transport = udp.UdpAsyncioTransport(loop=loop).open_server_mode(sock=agent.sock)
+            transport = (
+                _LossyUdpTransport(self._drop, loop=loop)
+                if self._drop is not None
+                else udp.UdpAsyncioTransport(loop=loop)
+            ).open_server_mode(sock=agent.sock)
             config.add_transport(engine, udp.DOMAIN_NAME, transport)
         except ConfigError:
             raise

@@ -186,7 +186,7 @@ def test_device_failing_mid_apply_leaves_every_device_unchanged(tmp_path: Path):
         before = p.read_configs()
         # both access switches change; one device's NETCONF agent dies as the apply starts
         dead = net.topology.groups["guests"].device
-        agent = net._netconf[net.topology.devices.index(dead)]
+        agent = net._netconf[dead]
         ctx = p._context()
         real_apply = ctx.apply
 
