@@ -10,8 +10,8 @@ every device's running config back over NETCONF, with no fault, and classifies t
   exactly as a fault-free run changes them; ``mixed``: anything else;
 - ``state_wrong``: the intent's stored state disagrees with the network (deployed, fulfilled,
   degraded or violated while the network is old, or anything else while it is new);
-- ``data_lost``: the audit chain does not verify, or a run that was accepted left no audit
-  record or no stored intent.
+- ``data_lost``: the audit chain does not verify, or the audit log and the intent store disagree
+  on which runs exist (a run audited and not stored, or stored and never audited).
 
 JSON: ``{"rows": [{"fault", "runs", "old_state", "new_state", "mixed", "data_lost",
 "state_wrong", "outcomes", "seconds"}], "goal": ...}``. Goal: mixed = 0 and data lost = 0 in
@@ -239,7 +239,8 @@ def run_killed(h: Harness, text: str, state_dir: Path, rng: random.Random) -> tu
     platform = h.platform(state_dir)
     try:
         pending = platform.unfinished_runs()
-        outcome = "finished before the kill" if finished_first else "killed before any run"
+        # killed before the graph stored its input: nothing was recorded, nothing applied
+        outcome = "finished before the kill" if finished_first else "killed before recording"
         for run_id in pending:
             outcome = "recovered: " + platform.recover(run_id).outcome
         runs = [i.id for i in platform.store.intents()]
@@ -279,18 +280,16 @@ def one_run(h: Harness, kind: FaultKind, state_dir: Path, rng: random.Random) ->
 
 
 def _records(platform: IntentPlatform, run_id: str) -> tuple[bool, str | None]:
-    """(data lost?, the intent's stored state) for one run."""
+    """(data lost?, the run's stored intent state) for one run's state directory.
+
+    Lost: the audit chain does not verify, or the runs the audit log knows and the intents the
+    store holds differ (a run audited but not stored, or stored but never audited).
+    """
     ok, _ = platform.audit.verify()
-    if not ok:
-        return True, None
-    if not run_id:
-        return False, None
-    audited = any(True for _ in platform.audit.records(run_id))
-    try:
-        state: str | None = platform.store.get(run_id).state.value
-    except NetGPTError:
-        state = None
-    return (not audited) or state is None, state
+    stored = {i.id: i.state.value for i in platform.store.intents()}
+    audited = {r.intent_id for r in platform.audit.records() if r.intent_id}
+    lost = not ok or set(stored) != audited
+    return lost, stored.get(run_id) if run_id else None
 
 
 def prepare(h: Harness) -> None:

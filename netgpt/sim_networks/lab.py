@@ -434,6 +434,31 @@ class MininetLab:
             for (s, t), rate in biggest
         ]
 
+    def set_snmp_loss(self, router: str, percent: int) -> None:
+        """Drop ``percent`` % of the SNMP requests reaching ``router`` (0 removes the fault).
+
+        An nftables table of its own (``netgpt_fault``) in the router's namespace, with a
+        ``numgen random`` match: this kernel has no netem, and the device's ACL table
+        (``netgpt``) is left alone.
+        """
+        if not 0 <= percent <= 100:
+            raise ConfigError(f"SNMP loss must be 0..100 %, got {percent}")
+        script = "add table inet netgpt_fault\ndelete table inet netgpt_fault\n"
+        match = "" if percent == 100 else f"numgen random mod 100 < {percent} "
+        if percent:
+            script += (
+                "table inet netgpt_fault {\n chain input {\n"
+                "  type filter hook input priority -10; policy accept;\n"
+                f"  udp dport {SNMP_PORT} {match}counter drop\n"
+                " }\n}\n"
+            )
+        done = subprocess.run(
+            ["mnexec", "-a", str(self.node_pid(router)), "nft", "-f", "-"],
+            input=script, capture_output=True, text=True, check=False, timeout=10,
+        )
+        if done.returncode != 0:
+            raise NetworkRuntimeError(f"setting SNMP loss on {router} failed: {done.stderr}")
+
     def wait_converged(self, timeout_s: float = 60.0) -> float:
         """Seconds until every router has an OSPF route to every other router's prefixes."""
         started = time.perf_counter()

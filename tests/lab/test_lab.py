@@ -244,3 +244,31 @@ def test_traffic_matrix_flows_show_in_the_platforms_telemetry(
     out = [r.out_mbps for r in rates if (r.device, r.interface) == (biggest.source, itf)]
     assert biggest.rate_mbps is not None
     assert max(out) > 0.8 * biggest.rate_mbps, (out, biggest.rate_mbps)
+
+
+def test_snmp_loss_in_the_lab_ends_an_intent_wholly_old_or_wholly_new(
+    abilene_lab: MininetLab, platform: IntentPlatform, day0: dict[str, DeviceConfig]
+) -> None:
+    lab = abilene_lab
+    # every SNMP request to one router dropped (nftables numgen in its namespace): the platform
+    # cannot measure traffic, refuses to plan on a guess, and changes nothing
+    lab.set_snmp_loss("KSCYng", 100)
+    try:
+        run = platform.submit("cap traffic to LOSAng at 20 Mbps", approved=True)
+    finally:
+        lab.set_snmp_loss("KSCYng", 0)
+    assert run.outcome == "failed", run.state.get("reason")
+    assert "no traffic measurement from ['KSCYng']" in run.state["reason"]
+    assert platform.read_configs() == day0
+    assert platform.store.get(run.run_id).state.value == "failed"
+    # 30 % loss on three routers: retries and repeated polls get through, and it deploys
+    for router in ("KSCYng", "DNVRng", "HSTNng"):
+        lab.set_snmp_loss(router, 30)
+    try:
+        run = platform.submit("cap traffic to LOSAng at 20 Mbps", approved=True)
+    finally:
+        for router in ("KSCYng", "DNVRng", "HSTNng"):
+            lab.set_snmp_loss(router, 0)
+    assert run.outcome == "deployed", run.state.get("reason")
+    changed = {d for d, c in platform.read_configs().items() if c != day0[d]}
+    assert changed == {"LOSAng"}
