@@ -198,8 +198,47 @@ def save_credentials(path: Path, table: dict[str, Credentials]) -> None:
     os.chmod(path, 0o600)
 
 
+SECRET_FIELDS = frozenset({"password", "auth_key", "priv_key", "community", "write_community"})
+
+
+def _resolve_secrets(entry: object, where: str) -> object:
+    """Replace ``env:NAME`` and ``file:PATH`` secret values by what they point to.
+
+    A secret can then live in the environment or in a file of its own (a mounted secret)
+    instead of in the credentials file. Errors name the variable or file, never a value.
+    """
+    if isinstance(entry, dict):
+        return {
+            k: (_secret_value(v, f"{where}: {k}") if k in SECRET_FIELDS and isinstance(v, str)
+                else _resolve_secrets(v, f"{where}: {k}"))
+            for k, v in entry.items()
+        }
+    return entry
+
+
+def _secret_value(value: str, where: str) -> str:
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ConfigError(f"{where}: environment variable {name!r} is not set; export it or "
+                              "put the secret in the credentials file")
+        return os.environ[name]
+    if value.startswith("file:"):
+        secret_path = Path(value[5:]).expanduser()
+        try:
+            return secret_path.read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read secret file {str(secret_path)!r} "
+                              f"({exc.strerror})") from None
+    return value
+
+
 def load_credentials(path: Path) -> dict[str, Credentials]:
-    """Read the credentials file; errors never echo secret values."""
+    """Read the credentials file; errors never echo secret values.
+
+    Any secret may be written ``env:NAME`` (read from the environment) or ``file:PATH`` (read
+    from a file, trailing newline stripped).
+    """
     if not path.is_file():
         raise ConfigError(f"credentials file {str(path)!r} does not exist")
     try:
@@ -212,6 +251,7 @@ def load_credentials(path: Path) -> dict[str, Credentials]:
         raise ConfigError(f"{path}: expected a mapping of reference -> credentials")
     out: dict[str, Credentials] = {}
     for name, entry in raw.items():
+        entry = _resolve_secrets(entry, f"{path}: credentials {name!r}")
         try:
             out[str(name)] = Credentials.model_validate(entry)
         except ValidationError as exc:

@@ -78,3 +78,41 @@ def test_bad_credentials_never_echo_secret(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_credentials(path)
     assert "s3cr3t-value" not in str(err.value) and "version" in str(err.value)
+
+
+def test_secrets_come_from_the_environment_or_a_file(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    secret = tmp_path / "snmp-priv"
+    secret.write_text("priv-from-a-file-123\n")
+    monkeypatch.setenv("NETGPT_TEST_NC_PASSWORD", "pw-from-env-456")
+    path = tmp_path / "credentials.yaml"
+    path.write_text(
+        "default:\n"
+        "  netconf: {username: netgpt, password: 'env:NETGPT_TEST_NC_PASSWORD'}\n"
+        f"  snmp: {{auth_key: authkey-plain-789, priv_key: 'file:{secret}'}}\n"
+    )
+    creds = load_credentials(path)["default"]
+    assert creds.netconf.password is not None
+    assert creds.netconf.password.get_secret_value() == "pw-from-env-456"
+    assert creds.snmp.priv_key is not None
+    assert creds.snmp.priv_key.get_secret_value() == "priv-from-a-file-123"
+    assert "pw-from-env-456" not in repr(creds) and "priv-from-a-file" not in str(creds)
+
+
+def test_a_missing_secret_source_is_named_without_any_value(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "credentials.yaml"
+    path.write_text(
+        "default:\n"
+        "  netconf: {username: netgpt, password: 'env:NETGPT_TEST_UNSET_VARIABLE'}\n"
+        "  snmp: {auth_key: authkey-plain-789, priv_key: 'file:/nonexistent/secret'}\n"
+    )
+    with pytest.raises(ConfigError, match=r"NETGPT_TEST_UNSET_VARIABLE.*is not set") as exc:
+        load_credentials(path)
+    assert "authkey-plain-789" not in str(exc.value)
+    path.write_text(
+        "default:\n"
+        "  netconf: {username: netgpt, password: plain-password-1}\n"
+        "  snmp: {auth_key: authkey-plain-789, priv_key: 'file:/nonexistent/secret'}\n"
+    )
+    with pytest.raises(ConfigError, match="cannot read secret file '/nonexistent/secret'") as exc:
+        load_credentials(path)
+    assert "plain-password-1" not in str(exc.value)
