@@ -16,14 +16,20 @@ from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from netgpt.api.auth import ApiUser, Role, SessionBook, TokenBook
+from netgpt.api.events import LiveEvent
 from netgpt.api.models import (
     AuditView,
     DeviceView,
+    ErrorView,
     ForecastView,
     IntentRequest,
     LinkView,
@@ -105,6 +111,42 @@ class _BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+_ERRORS = {
+    400: "A bad value or a server set up without what this needs; the detail says which",
+    401: "No valid token or session: send 'Authorization: Bearer TOKEN' or log in",
+    403: "The caller's role, or the four-eyes rule, does not allow this",
+    404: "No such id or link",
+    409: "The intent's state does not allow this",
+    413: f"The request body is over {MAX_BODY_BYTES} bytes",
+    502: "A device failed or did not answer; the detail names it",
+    503: "The model server is down or too slow",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error statuses a route answers (422 FastAPI declares)."""
+    return {code: {"model": ErrorView, "description": _ERRORS[code]} for code in codes}
+
+
+def _content(media_type: str, description: str, **schema: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declaration of a 200 that is not JSON."""
+    return {200: {"description": description,
+                  "content": {media_type: {"schema": {"type": "string", **schema}}}}}
+
+
+_EVENT_STREAM = {
+    "description": "Server-sent events, each a kind and its JSON data",
+    "content": {"text/event-stream": {"itemSchema": {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"enum": ["hello", "intent", "run", "watch", "links", "policy", "error"]},
+            "data": {"type": "string", "contentMediaType": "application/json"},
+        },
+    }}},
+}
+
+
 def _status(exc: NetGPTError) -> int:
     if isinstance(exc, _Unauthenticated):
         return 401
@@ -125,6 +167,11 @@ def create_app(service: ControlService, tokens: TokenBook, *,
                sessions: SessionBook | None = None, secure_cookie: bool = False) -> FastAPI:
     """The ASGI app. ``service`` must be started by the caller (``netgpt serve`` does)."""
     book = sessions or SessionBook()
+    # what the spec says about authentication; caller() below decides
+    bearer = HTTPBearer(auto_error=False, scheme_name="token",
+                        description="An API token: 'Authorization: Bearer TOKEN'")
+    session = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+                           description="The console's session cookie, set by POST /api/login")
     app = FastAPI(
         title="NetGPT",
         version="0.1.0",
@@ -138,15 +185,26 @@ def create_app(service: ControlService, tokens: TokenBook, *,
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": str(exc)}, status_code=status, headers=headers)
 
-    def caller(request: Request) -> ApiUser:
-        header = request.headers.get("authorization", "")
-        if header:
-            scheme, _, token = header.partition(" ")
-            user = tokens.user(token.strip()) if scheme.lower() == "bearer" else None
+    @app.exception_handler(HTTPException)
+    async def _http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:  # Allow: every method of the path, not only one route's
+            allowed = sorted({
+                method for route in app.router.routes
+                if route.matches(request.scope)[0] is Match.PARTIAL
+                for method in getattr(route, "methods", None) or ()})
+            exc.headers = {**(exc.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, exc)
+
+    def caller(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        sid: Annotated[str | None, Depends(session)],
+    ) -> ApiUser:
+        if request.headers.get("authorization"):  # a header that is there decides, cookie or not
+            user = tokens.user(credentials.credentials) if credentials is not None else None
             if user is None:
                 raise _Unauthenticated("the bearer token is not valid; ask an admin for one")
             return user
-        sid = request.cookies.get(SESSION_COOKIE)
         user = book.user(sid) if sid else None
         if user is None:
             raise _Unauthenticated(
@@ -178,7 +236,7 @@ def create_app(service: ControlService, tokens: TokenBook, *,
         """Liveness: no authentication."""
         return {"status": "ok"}
 
-    @app.post("/api/login", tags=["session"])
+    @app.post("/api/login", tags=["session"], responses=_errors(400, 401, 413))
     def login(body: LoginRequest) -> JSONResponse:
         """Trade a token for an HttpOnly session cookie (what the console uses)."""
         user = tokens.user(body.token)
@@ -201,14 +259,15 @@ def create_app(service: ControlService, tokens: TokenBook, *,
         response.delete_cookie(SESSION_COOKIE)
         return response
 
-    @app.get("/api/me", tags=["session"])
+    @app.get("/api/me", tags=["session"], responses=_errors(401))
     def me(user: Viewer) -> UserView:
         """Who the caller is."""
         return UserView(name=user.name, role=_role(user))
 
     # -- intents ----------------------------------------------------------------------------
 
-    @app.post("/api/intents", tags=["intents"])
+    @app.post("/api/intents", tags=["intents"],
+              responses=_errors(400, 401, 403, 413, 502, 503))
     def submit(body: IntentRequest, user: Operator) -> RunView:
         """Submit an intent in words (``dry_run``: plan and verify only).
 
@@ -217,52 +276,55 @@ def create_app(service: ControlService, tokens: TokenBook, *,
         """
         return service.submit(user, body.text, dry_run=body.dry_run)
 
-    @app.get("/api/intents", tags=["intents"])
+    @app.get("/api/intents", tags=["intents"], responses=_errors(401))
     def intents(user: Viewer) -> list[Intent]:
         """Every intent, newest first, with lifecycle state and fulfilment report."""
         return service.intents()
 
-    @app.get("/api/intents/{intent_id}", tags=["intents"])
+    @app.get("/api/intents/{intent_id}", tags=["intents"], responses=_errors(401, 404))
     def intent(intent_id: str, user: Viewer) -> Intent:
         """One intent."""
         return service.intent(intent_id)
 
-    @app.post("/api/intents/{intent_id}/withdraw", tags=["intents"])
+    @app.post("/api/intents/{intent_id}/withdraw", tags=["intents"],
+              responses=_errors(400, 401, 403, 404, 409, 502))
     def withdraw(intent_id: str, user: Operator) -> Intent:
         """Revert what the intent changed (all or nothing) and mark it withdrawn."""
         return service.withdraw(user, intent_id)
 
     # -- approvals --------------------------------------------------------------------------
 
-    @app.get("/api/approvals", tags=["approvals"])
+    @app.get("/api/approvals", tags=["approvals"], responses=_errors(401))
     def approvals(user: Viewer) -> list[PendingView]:
         """Changes waiting for an approver, with per-device diffs."""
         return [PendingView(run_id=p.run_id, text=p.text, submitter=p.submitter, why=p.why,
                             diffs=p.diffs) for p in service.approvals()]
 
-    @app.post("/api/approvals/{run_id}/approve", tags=["approvals"])
+    @app.post("/api/approvals/{run_id}/approve", tags=["approvals"],
+              responses=_errors(400, 401, 403, 404, 409, 502, 503))
     def approve(run_id: str, user: Approver) -> RunView:
         """Approve someone else's change: the run resumes and applies it."""
         return service.decide(user, run_id, "approve")
 
-    @app.post("/api/approvals/{run_id}/reject", tags=["approvals"])
+    @app.post("/api/approvals/{run_id}/reject", tags=["approvals"],
+              responses=_errors(400, 401, 403, 404, 409))
     def reject(run_id: str, user: Approver) -> RunView:
         """Reject a pending change: nothing is applied."""
         return service.decide(user, run_id, "reject")
 
     # -- network ----------------------------------------------------------------------------
 
-    @app.get("/api/topology", tags=["network"])
+    @app.get("/api/topology", tags=["network"], responses=_errors(401))
     def topology(user: Viewer) -> TopologyView:
         """Devices and links with live utilization (for the map)."""
         return service.topology()
 
-    @app.get("/api/devices", tags=["network"])
+    @app.get("/api/devices", tags=["network"], responses=_errors(401))
     def devices(user: Viewer) -> list[DeviceView]:
         """Devices, their sites and whether they answer SNMP."""
         return service.devices()
 
-    @app.get("/api/links", tags=["network"])
+    @app.get("/api/links", tags=["network"], responses=_errors(401))
     def links(user: Viewer) -> list[LinkView]:
         """Links with measured utilization in each direction."""
         return service.links()
@@ -270,12 +332,14 @@ def create_app(service: ControlService, tokens: TokenBook, *,
     Rows = Annotated[int, Query(ge=1, le=10_000)]
     Horizon = Annotated[int, Query(ge=1, le=288)]
 
-    @app.get("/api/links/{source}/{target}/telemetry", tags=["telemetry"])
+    @app.get("/api/links/{source}/{target}/telemetry", tags=["telemetry"],
+             responses=_errors(400, 401, 404))
     def telemetry(source: str, target: str, user: Viewer, rows: Rows = 288) -> TelemetryView:
         """Egress utilization of ``source -> target`` per polling round."""
         return service.telemetry(source, target, rows)
 
-    @app.get("/api/links/{source}/{target}/forecast", tags=["telemetry"])
+    @app.get("/api/links/{source}/{target}/forecast", tags=["telemetry"],
+             responses=_errors(400, 401, 404))
     def forecast(
         source: str, target: str, user: Viewer, horizon: Horizon = 12,
         threshold: Annotated[float | None, Query(gt=0, le=1)] = None,
@@ -284,14 +348,16 @@ def create_app(service: ControlService, tokens: TokenBook, *,
         return service.forecast(source, target, horizon, threshold)
 
     @app.get("/api/links/{source}/{target}/forecast.png", tags=["telemetry"],
-             response_class=Response)
+             response_class=Response,
+             responses={**_content("image/png", "The chart", format="binary"),
+                        **_errors(400, 401, 404)})
     def forecast_png(source: str, target: str, user: Viewer, horizon: Horizon = 12) -> Response:
         """History, forecast and 10-90% band as a PNG."""
         return Response(service.forecast_png(source, target, horizon), media_type="image/png")
 
     # -- audit, policies, events, metrics ---------------------------------------------------
 
-    @app.get("/api/audit", tags=["audit"])
+    @app.get("/api/audit", tags=["audit"], responses=_errors(401))
     def audit_log(
         user: Viewer,
         intent_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -302,34 +368,36 @@ def create_app(service: ControlService, tokens: TokenBook, *,
                           step=r.step, outcome=r.outcome, detail=r.detail, hash=r.hash)
                 for r in service.audit(intent_id, limit)]
 
-    @app.get("/api/audit/verify", tags=["audit"])
+    @app.get("/api/audit/verify", tags=["audit"], responses=_errors(401))
     def audit_verify(user: Viewer) -> dict[str, Any]:
         """Check the audit log's hash chain."""
         ok, detail = audit.verify()
         return {"ok": ok, "detail": detail}
 
-    @app.get("/api/policies", tags=["policies"])
+    @app.get("/api/policies", tags=["policies"], responses=_errors(401))
     def policies(user: Viewer) -> PolicySet:
         """The guardrails every change is checked against."""
         return service.platform.policies
 
-    @app.put("/api/policies", tags=["policies"])
+    @app.put("/api/policies", tags=["policies"], responses=_errors(400, 401, 403, 413))
     def set_policies(body: PolicySet, user: Admin) -> PolicySet:
         """Replace the guardrails (admin only; audited)."""
         return service.set_policies(user, body)
 
-    @app.get("/api/events", tags=["events"])
+    @app.get("/api/events", tags=["events"], response_class=StreamingResponse,
+             responses={200: _EVENT_STREAM, **_errors(401)})
     async def events(request: Request, user: Viewer) -> StreamingResponse:
         """Server-sent events of live state changes.
 
-        Kinds: ``intent`` (state changed), ``run``, ``watch`` (closed loop), ``links``
-        (utilization, every tick), ``policy``.
+        Kinds: ``hello`` (first, names the caller), ``intent`` (state changed), ``run``,
+        ``watch`` (closed loop), ``links`` (utilization, every tick), ``policy``, ``error`` (the
+        background loop could not reach a device).
         """
 
         async def stream() -> AsyncIterator[str]:
             key, queue = service.bus.subscribe()
             try:
-                yield f"event: hello\ndata: {{\"user\": \"{user.name}\"}}\n\n"
+                yield LiveEvent("hello", {"user": user.name}).encode()
                 while not await request.is_disconnected():
                     try:
                         event = await asyncio.wait_for(queue.get(), timeout=15)
@@ -343,7 +411,8 @@ def create_app(service: ControlService, tokens: TokenBook, *,
         return StreamingResponse(stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store"})
 
-    @app.get("/metrics", tags=["metrics"], response_class=Response)
+    @app.get("/metrics", tags=["metrics"], response_class=Response,
+             responses={**_content("text/plain", "Prometheus text format"), **_errors(401)})
     def metrics(user: Viewer) -> Response:
         """Prometheus: intents by state, apply latency, device reachability, link utilization."""
         return Response(generate_latest(service.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from netgpt.intents.model import Intent
 
 __all__ = [
     "AuditView",
     "DeviceView",
+    "ErrorView",
     "ForecastView",
     "IntentRequest",
     "LinkView",
@@ -28,6 +29,12 @@ __all__ = [
 _STRICT = ConfigDict(extra="forbid")
 
 
+class ErrorView(BaseModel):
+    """A refused request: ``detail`` names the bad value or state and what to do instead."""
+
+    detail: str
+
+
 class LoginRequest(BaseModel):
     """Trade an API token for a console session cookie."""
 
@@ -43,11 +50,15 @@ class UserView(BaseModel):
 
 
 class IntentRequest(BaseModel):
-    """An intent in words. ``dry_run`` plans and verifies it and applies nothing."""
+    """An intent in words. ``dry_run`` plans and verifies it and applies nothing.
+
+    ``dry_run`` must be a JSON boolean: ``"no"`` or ``0`` are refused rather than read as
+    "apply it".
+    """
 
     model_config = _STRICT
     text: str = Field(min_length=1, max_length=2000)
-    dry_run: bool = False
+    dry_run: StrictBool = False
 
 
 class VerdictView(BaseModel):
