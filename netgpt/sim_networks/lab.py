@@ -57,7 +57,7 @@ from netgpt.sim_networks.lab_plan import (
     render_staticd_conf,
     render_zebra_conf,
 )
-from netgpt.sim_networks.runtime import pid_alive
+from netgpt.sim_networks.runtime import StateFiles, pid_alive
 from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
 from netgpt.sim_networks.twin import TrafficMatrix
 
@@ -84,30 +84,8 @@ _APT = (
 
 
 @dataclass(frozen=True)
-class LabFiles:
+class LabFiles(StateFiles):
     """Where a lab's files live inside its state directory."""
-
-    state_dir: Path
-
-    @property
-    def inventory(self) -> Path:
-        """The inventory every command reads."""
-        return self.state_dir / "inventory.yaml"
-
-    @property
-    def credentials(self) -> Path:
-        """Secrets (mode 0600)."""
-        return self.state_dir / "credentials.yaml"
-
-    @property
-    def host_key(self) -> Path:
-        """The routers' SSH host key."""
-        return self.state_dir / "ssh_host_key"
-
-    @property
-    def known_hosts(self) -> Path:
-        """known_hosts lines for every router's NETCONF address."""
-        return self.state_dir / "known_hosts"
 
     @property
     def record(self) -> Path:

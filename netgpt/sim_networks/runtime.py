@@ -45,6 +45,7 @@ from netgpt.sim_networks.traffic import TrafficModel
 __all__ = [
     "EmbeddedNetwork",
     "NetworkFiles",
+    "StateFiles",
     "end_pid_file",
     "free_port_base",
     "network_status",
@@ -58,8 +59,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class NetworkFiles:
-    """Where a network's state lives inside its state directory."""
+class StateFiles:
+    """Files every running network (embedded or lab) keeps in its state directory."""
 
     state_dir: Path
 
@@ -80,8 +81,13 @@ class NetworkFiles:
 
     @property
     def known_hosts(self) -> Path:
-        """known_hosts lines for every device's NETCONF port."""
+        """known_hosts lines for every device's NETCONF address."""
         return self.state_dir / "known_hosts"
+
+
+@dataclass(frozen=True)
+class NetworkFiles(StateFiles):
+    """Where an embedded network's state lives inside its state directory."""
 
     @property
     def pid(self) -> Path:
