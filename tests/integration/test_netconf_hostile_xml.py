@@ -23,14 +23,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
-from pydantic import SecretStr
 
-from netgpt.errors import PortInUseError
-from netgpt.inventory import NetconfCredentials
-from netgpt.sim_networks.device import Datastore, Device
-from netgpt.sim_networks.netconf_agent import MAX_MESSAGE_BYTES, NetconfAgent
-from netgpt.sim_networks.runtime import free_port_base
-from netgpt.sim_networks.topology import build_topology
+from netgpt.sim_networks.device import Datastore
+from netgpt.sim_networks.netconf_agent import MAX_MESSAGE_BYTES
 from netgpt.yang_xml import NS, config_from_xml
 from tests.integration.netconf_fixtures import (
     IF,
@@ -38,8 +33,8 @@ from tests.integration.netconf_fixtures import (
     PASSWORD,
     USER,
     Lab,
-    RecordingBackend,
     host_key,
+    start_lab,
 )
 
 __all__ = ["host_key"]  # fixture
@@ -223,35 +218,9 @@ def describe(text: str, itf: str = "eth1") -> str:
 
 @pytest.fixture
 def lab(tmp_path: Path, host_key: paramiko.PKey) -> Iterator[Lab]:
-    """Two devices behind real agents on free ports from 47000 (clear of other suites' ranges)."""
-    topology = build_topology("linear,2")
-    backend = RecordingBackend(topology)
-    credentials = NetconfCredentials(
-        username=USER, password=SecretStr(PASSWORD), known_hosts=tmp_path / "known_hosts"
-    )
-    devices = {n: Device(n, topology.initial_config(n), backend) for n in topology.devices}
-    agents: dict[str, NetconfAgent] = {}
-    try:
-        for attempt in range(5):
-            base = free_port_base(len(devices), start=47000 + 100 * attempt)
-            try:
-                for i, name in enumerate(devices):
-                    agents[name] = NetconfAgent(
-                        devices[name], port=base + i, host_key=host_key, credentials=credentials
-                    )
-                    agents[name].start()
-                break
-            except PortInUseError:  # someone took a port between the probe and the bind
-                for agent in agents.values():
-                    agent.close()
-                agents.clear()
-        assert len(agents) == len(devices), "no free ports from 47000"
-        yield Lab(topology, backend, devices, agents, credentials, tmp_path / "known_hosts")
-    finally:
-        for agent in agents.values():
-            agent.close()
-        for dev in devices.values():
-            dev.close()
+    """Two devices behind real agents on ports the system picks."""
+    with start_lab(tmp_path, host_key, "linear,2") as running:
+        yield running
 
 
 @pytest.fixture(autouse=True)
