@@ -30,9 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import paramiko
+from typing import Any, ClassVar
 
 from netgpt.errors import ConfigError, NetworkRuntimeError
 from netgpt.inventory import (
@@ -45,6 +43,8 @@ from netgpt.inventory import (
 )
 from netgpt.sim_networks.lab_plan import (
     MGMT_INTERFACE,
+    NET_SNMP_AUTH,
+    NET_SNMP_PRIV,
     NETCONF_PORT,
     SNMP_PORT,
     HostPlan,
@@ -85,27 +85,14 @@ _APT = (
 
 @dataclass(frozen=True)
 class LabFiles(StateFiles):
-    """Where a lab's files live inside its state directory."""
+    """Where a lab's files live inside its state directory (``lab.pid``, ``lab.log``...)."""
+
+    process: ClassVar[str] = "lab"
 
     @property
     def record(self) -> Path:
         """``lab.json``: everything the lab created, for teardown."""
         return self.state_dir / "lab.json"
-
-    @property
-    def pid(self) -> Path:
-        """PID of the background lab process (``netgpt lab up``)."""
-        return self.state_dir / "lab.pid"
-
-    @property
-    def ready(self) -> Path:
-        """Written (JSON) once the lab is up."""
-        return self.state_dir / "lab.ready"
-
-    @property
-    def log(self) -> Path:
-        """The background lab process's log."""
-        return self.state_dir / "lab.log"
 
     def router_dir(self, router: str) -> Path:
         """A router's configs, logs and agent files."""
@@ -650,8 +637,8 @@ class MininetLab:
         snmp = self.credentials.snmp
         if snmp.auth_key is None or snmp.priv_key is None:
             return  # v2c-only labs keep the cache: their write community may be off
-        auth = {"sha": "SHA", "sha256": "SHA-256", "md5": "MD5"}[snmp.auth_protocol]
-        priv = {"aes128": "AES", "des": "DES"}[snmp.priv_protocol]
+        auth = NET_SNMP_AUTH[snmp.auth_protocol]
+        priv = NET_SNMP_PRIV[snmp.priv_protocol]
         deadline = time.monotonic() + timeout_s
         for r in self.plan.routers.values():
             argv = [
@@ -678,23 +665,10 @@ class MininetLab:
         save_credentials(self.files.credentials, {"default": self.credentials})
         return self.credentials
 
-    def _host_key(self) -> paramiko.PKey:
-        path = self.files.host_key
-        if path.is_file():
-            return paramiko.RSAKey.from_private_key_file(str(path))
-        key = paramiko.RSAKey.generate(2048)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            key.write_private_key(fh)
-        return key
-
     def _start_agents(self, timeout_s: float = 90.0) -> None:
-        key = self._host_key()
-        self.files.known_hosts.write_text(
-            "".join(
-                f"[{r.mgmt_ip}]:{NETCONF_PORT} {key.get_name()} {key.get_base64()}\n"
-                for r in self.plan.routers.values()
-            )
+        key = self.files.load_host_key()
+        self.files.write_known_hosts(
+            key, ((r.mgmt_ip, NETCONF_PORT) for r in self.plan.routers.values())
         )
         for r in self.plan.routers.values():
             rdir = self.files.router_dir(r.name)

@@ -30,6 +30,8 @@ from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
 
 __all__ = [
     "MGMT_INTERFACE",
+    "NET_SNMP_AUTH",
+    "NET_SNMP_PRIV",
     "HostPlan",
     "LabLinkPlan",
     "LabPlan",
@@ -306,8 +308,9 @@ def render_ospfd_conf(router: RouterPlan, settings: LabSettings) -> str:
     return "\n".join(lines) + "\n"
 
 
-_SNMP_AUTH = {"sha": "SHA", "sha256": "SHA-256", "md5": "MD5"}
-_SNMP_PRIV = {"aes128": "AES", "des": "DES"}
+# net-snmp's names (snmpd.conf createUser, snmpset -a/-x) for the credentials' protocols
+NET_SNMP_AUTH = {"sha": "SHA", "sha256": "SHA-256", "md5": "MD5"}
+NET_SNMP_PRIV = {"aes128": "AES", "des": "DES"}
 
 
 def render_snmpd_conf(router: RouterPlan, credentials: SnmpCredentials) -> str:
@@ -340,8 +343,8 @@ def render_snmpd_conf(router: RouterPlan, credentials: SnmpCredentials) -> str:
                     "regenerate the credentials"
                 )
         lines += [
-            f'createUser {credentials.user} {_SNMP_AUTH[credentials.auth_protocol]} "{auth}" '
-            f'{_SNMP_PRIV[credentials.priv_protocol]} "{priv}"',
+            f'createUser {credentials.user} {NET_SNMP_AUTH[credentials.auth_protocol]} "{auth}" '
+            f'{NET_SNMP_PRIV[credentials.priv_protocol]} "{priv}"',
             f"rwuser {credentials.user} priv -V all",
         ]
     if credentials.version == "2c" and credentials.community is not None:

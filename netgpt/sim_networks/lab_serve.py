@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from netgpt.errors import ConfigError, NetGPTError
 from netgpt.inventory import Inventory
 from netgpt.sim_networks.lab import LabFiles, MininetLab, lab_requirements, teardown_recorded
 from netgpt.sim_networks.lab_plan import LabSettings, plan_lab
-from netgpt.sim_networks.runtime import end_pid_file, pid_alive, run_detached
+from netgpt.sim_networks.runtime import end_pid_file, pid_alive, run_detached, start_daemon
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
 
@@ -99,16 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--detach", action="store_true")
     args = parser.parse_args(argv)
     files = LabFiles(args.state_dir)
-    if args.detach:
-        child = os.fork()
-        if child > 0:
-            files.pid.write_text(f"{child}\n")
-            os._exit(0)
-        os.setsid()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = start_daemon(files.pid, detach=args.detach)
     try:
         topology = build_topology(args.topo)
         settings = LabSettings(mgmt_prefix=args.mgmt_prefix, capacity_scale=args.capacity_scale)

@@ -18,8 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import paramiko
 
@@ -52,6 +54,7 @@ __all__ = [
     "pid_alive",
     "run_detached",
     "start_background",
+    "start_daemon",
     "stop_background",
 ]
 
@@ -84,25 +87,45 @@ class StateFiles:
         """known_hosts lines for every device's NETCONF address."""
         return self.state_dir / "known_hosts"
 
+    # the background process's files: <process>.pid, <process>.ready, <process>.log
+    process: ClassVar[str] = "network"
+
+    @property
+    def pid(self) -> Path:
+        """PID of the background process (``net up`` / ``lab up``)."""
+        return self.state_dir / f"{self.process}.pid"
+
+    @property
+    def ready(self) -> Path:
+        """Written (JSON) once the background process has everything up."""
+        return self.state_dir / f"{self.process}.ready"
+
+    @property
+    def log(self) -> Path:
+        """The background process's log."""
+        return self.state_dir / f"{self.process}.log"
+
+    def load_host_key(self) -> paramiko.PKey:
+        """The devices' SSH host key: read from :attr:`host_key`, or made (mode 0600) there."""
+        path = self.host_key
+        if path.is_file():
+            return paramiko.RSAKey.from_private_key_file(str(path))
+        key = paramiko.RSAKey.generate(2048)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            key.write_private_key(fh)
+        return key
+
+    def write_known_hosts(self, key: paramiko.PKey, endpoints: Iterable[tuple[str, int]]) -> None:
+        """One known_hosts line for ``key`` at every (address, NETCONF port)."""
+        lines = [f"[{host}]:{port} {key.get_name()} {key.get_base64()}"
+                 for host, port in endpoints]
+        self.known_hosts.write_text("\n".join(lines) + "\n")
+
 
 @dataclass(frozen=True)
 class NetworkFiles(StateFiles):
     """Where an embedded network's state lives inside its state directory."""
-
-    @property
-    def pid(self) -> Path:
-        """PID of the background runtime."""
-        return self.state_dir / "network.pid"
-
-    @property
-    def ready(self) -> Path:
-        """Written (JSON) once every agent listens."""
-        return self.state_dir / "network.ready"
-
-    @property
-    def log(self) -> Path:
-        """The background runtime's log."""
-        return self.state_dir / "network.log"
 
     @property
     def telemetry(self) -> Path:
@@ -210,7 +233,7 @@ class EmbeddedNetwork:
             _check_port_free(nc, socket.SOCK_STREAM, "NETCONF")
             _check_port_free(sn, socket.SOCK_DGRAM, "SNMP")
         self.files.state_dir.mkdir(parents=True, exist_ok=True)
-        host_key = self._host_key()
+        host_key = self.files.load_host_key()
         self._host_key_obj = host_key
         if self.credentials is None:
             self.credentials = generate_credentials(known_hosts=self.files.known_hosts)
@@ -249,7 +272,9 @@ class EmbeddedNetwork:
         except BaseException:
             self.stop()
             raise
-        self._write_known_hosts(host_key)
+        self.files.write_known_hosts(
+            host_key, (("127.0.0.1", nc) for nc, _ in self.ports().values())
+        )
         self.inventory = Inventory(
             network=self.topology.name,
             backend="embedded",
@@ -303,23 +328,6 @@ class EmbeddedNetwork:
         )
         agent.start()
         self._netconf[name] = agent
-
-    def _host_key(self) -> paramiko.PKey:
-        path = self.files.host_key
-        if path.is_file():
-            return paramiko.RSAKey.from_private_key_file(str(path))
-        key = paramiko.RSAKey.generate(2048)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            key.write_private_key(fh)
-        return key
-
-    def _write_known_hosts(self, key: paramiko.PKey) -> None:
-        lines = [
-            f"[127.0.0.1]:{nc} {key.get_name()} {key.get_base64()}"
-            for nc, _ in self.ports().values()
-        ]
-        self.files.known_hosts.write_text("\n".join(lines) + "\n")
 
     def _tick(self) -> None:
         """Recompute loads every ``tick_s`` (traffic moves on) and ``settle_s`` after a commit.
@@ -441,6 +449,26 @@ def start_background(
         what="network", down_command="netgpt net down",
     )
     return Inventory.load(files.inventory)
+
+
+def start_daemon(pid_file: Path, *, detach: bool) -> threading.Event:
+    """Begin a background process's life: the event that SIGTERM or SIGINT sets.
+
+    With ``detach`` it double-forks first: the starter's child exits at once, this process runs
+    on in a session of its own, and ``pid_file`` names it, so the matching 'down' command ends
+    exactly this process. Logging goes to stderr (the log file the starter opened).
+    """
+    if detach:
+        child = os.fork()
+        if child > 0:
+            pid_file.write_text(f"{child}\n")
+            os._exit(0)
+        os.setsid()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
 
 
 def run_detached(

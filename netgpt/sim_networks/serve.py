@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
 from netgpt.errors import NetGPTError
-from netgpt.sim_networks.runtime import EmbeddedNetwork, NetworkFiles
+from netgpt.sim_networks.runtime import EmbeddedNetwork, NetworkFiles, start_daemon
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
 
@@ -37,21 +33,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     files = NetworkFiles(args.state_dir)
-    if args.detach:
-        # Double fork: the starter's child exits at once, the network runs on in a session of
-        # its own, and ``network.pid`` names it, so 'net down' ends exactly this process.
-        child = os.fork()
-        if child > 0:
-            files.pid.write_text(f"{child}\n")
-            os._exit(0)
-        os.setsid()
+    stop = start_daemon(files.pid, detach=args.detach)
     # NETCONF sessions, SNMP agents and the twin share one interpreter: hand the GIL over often
     # so a twin recompute does not hold an RPC reply for the default 5 ms switch interval.
     sys.setswitchinterval(0.0005)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
     started = time.perf_counter()
     try:
         topology = build_topology(args.topo)
