@@ -197,14 +197,16 @@ class DeployRun:
     steps: list[tuple[str, float]]
 
 
-def _percentile(values: list[float], q: float) -> float:
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank); the other benchmarks use it too."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 _TELEMETRY_INTERVAL_S = 0.5
 
-def _set_configs(inventory: Inventory, configs: dict[str, DeviceConfig]) -> None:
+def set_configs(inventory: Inventory, configs: dict[str, DeviceConfig]) -> None:
+    """Commit ``configs`` over NETCONF (all or nothing); raise if they do not take."""
     result = apply_changes(configs, netconf_drivers(inventory), dry_run=False)
     if result.outcome not in ("applied", "no_change"):
         raise RuntimeError(f"could not set configs: {result.summary()}")
@@ -223,7 +225,7 @@ def _deploy_one(
     configs = dict(day0)
     if kind == "latency":
         configs[_SLOW_DEVICE] = _slowed(day0[_SLOW_DEVICE])
-    _set_configs(network.inventory, configs)
+    set_configs(network.inventory, configs)
     platform = IntentPlatform(network.inventory, state_dir, topology=network.topology)
     try:
         # a running platform polls telemetry continuously and holds its NETCONF read sessions;
@@ -266,7 +268,7 @@ def intent_to_verified(rounds: int) -> dict[str, Any]:
                 for i, (kind, text) in enumerate(DEPLOY_INTENTS):
                     where = Path(tmp) / f"agent-{r}-{i}"
                     runs.append(_deploy_one(network, day0, where, kind, text))
-            _set_configs(inventory, day0)
+            set_configs(inventory, day0)
         finally:
             network.stop()
     ok = [r for r in runs if r.outcome == "deployed"]
@@ -275,7 +277,7 @@ def intent_to_verified(rounds: int) -> dict[str, Any]:
     steps = sorted({s for r in ok for s, _ in r.steps})
     return {
         "intent_to_verified_p50_s": statistics.median(times) if times else None,
-        "intent_to_verified_p95_s": _percentile(times, 0.95) if times else None,
+        "intent_to_verified_p95_s": percentile(times, 0.95) if times else None,
         "intent_to_verified_max_s": max(times) if times else None,
         "intent_to_verified_runs": len(runs),
         "intent_to_verified_deployed": len(ok),

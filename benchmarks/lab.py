@@ -22,17 +22,16 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.intents import percentile, set_configs
+from netgpt.device_config import DeviceConfig
 from netgpt.sim_networks.lab import MininetLab, lab_requirements
 from netgpt.sim_networks.topology import build_topology
 from netgpt.tools.applier import apply_changes
 from netgpt.tools.netconf import netconf_drivers
 
 NETGPT = Path(sys.executable).with_name("netgpt")
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
 def _route(lab: MininetLab, router: str, address: str) -> tuple[str, str]:
@@ -42,15 +41,13 @@ def _route(lab: MininetLab, router: str, address: str) -> tuple[str, str]:
     return str(entry.get("dev", "")), str(entry.get("gateway", ""))
 
 
-def _restore(lab: MininetLab, day0: dict) -> None:  # type: ignore[type-arg]
+def _restore(lab: MininetLab, day0: dict[str, DeviceConfig]) -> None:
     assert lab.inventory is not None
-    result = apply_changes(day0, netconf_drivers(lab.inventory), dry_run=False)
-    if result.outcome not in ("applied", "no_change"):
-        raise SystemExit(f"restoring day-0 configs failed: {result.summary()}")
+    set_configs(lab.inventory, day0)
     lab.wait_converged(30)
 
 
-def bench_intent(lab: MininetLab, runs: int, day0: dict) -> list[float]:  # type: ignore[type-arg]
+def bench_intent(lab: MininetLab, runs: int, day0: dict[str, DeviceConfig]) -> list[float]:
     """Seconds from running ``netgpt intent`` to the block holding on the data plane."""
     times = []
     for _ in range(runs):
@@ -72,7 +69,7 @@ def bench_intent(lab: MininetLab, runs: int, day0: dict) -> list[float]:  # type
     return times
 
 
-def bench_reconverge(lab: MininetLab, runs: int, day0: dict) -> list[float]:  # type: ignore[type-arg]
+def bench_reconverge(lab: MininetLab, runs: int, day0: dict[str, DeviceConfig]) -> list[float]:
     """Seconds from a committed IGP cost change to the kernel route following it."""
     assert lab.inventory is not None
     target = lab.host("LOSAng").ip
@@ -121,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "lab_start_abilene_s": round(start_s, 3),
         "ospf_converge_s": round(lab.timings["converge_s"], 3),
         "intent_to_verified_s": round(statistics.median(intent), 3),
-        "intent_to_verified_p95_s": round(_p95(intent), 3),
+        "intent_to_verified_p95_s": round(percentile(intent, 0.95), 3),
         "ospf_reconverge_s": round(statistics.median(reconverge), 3),
-        "ospf_reconverge_p95_s": round(_p95(reconverge), 3),
+        "ospf_reconverge_p95_s": round(percentile(reconverge, 0.95), 3),
         "runs": args.runs,
         "cpu_cores": os.cpu_count(),
     }

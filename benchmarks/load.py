@@ -35,6 +35,9 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.intents import percentile
 from netgpt.api.server import serving
 from netgpt.sim_networks.runtime import (
     EmbeddedNetwork,
@@ -49,11 +52,6 @@ from netgpt.tools.netconf import netconf_drivers
 
 PAIRS = [("STTLng", "WASHng"), ("SNVAng", "CHINng"), ("LOSAng", "ATLAng"),
          ("DNVRng", "IPLSng"), ("HSTNng", "KSCYng")]
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _free_port() -> int:
@@ -125,9 +123,9 @@ def bench_intents(n: int, work: Path) -> dict[str, Any]:
         "intents": n,
         "intents_wall_s": round(wall, 2),
         "intents_per_s": round(n / wall, 2),
-        "intent_latency_p50_s": round(_pct(latencies, 0.50), 2),
-        "intent_latency_p95_s": round(_pct(latencies, 0.95), 2),
-        "intent_latency_p99_s": round(_pct(latencies, 0.99), 2),
+        "intent_latency_p50_s": round(percentile(latencies, 0.50), 2),
+        "intent_latency_p95_s": round(percentile(latencies, 0.95), 2),
+        "intent_latency_p99_s": round(percentile(latencies, 0.99), 2),
         "intent_outcomes": dict(outcomes),
         "audit_ok": bool(audit.get("ok")),
         "acl_rules": rules,
@@ -170,7 +168,7 @@ def bench_polling(
         "poll_timeout_s": timeout_s,
         "poll_rounds": len(done),
         "poll_round_p50_s": round(statistics.median(durations), 3),
-        "poll_round_p95_s": round(_pct(durations, 0.95), 3),
+        "poll_round_p95_s": round(percentile(durations, 0.95), 3),
         "poll_round_max_s": round(max(durations), 3),
         "poll_rounds_late": sum(d > interval_s for d in durations),
         "poll_failures": sum(len(r.failed) for r in done),

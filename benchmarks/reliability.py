@@ -37,6 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.intents import set_configs
 from netgpt.agents.platform import IntentPlatform
 from netgpt.cloud_models.openai_compat import OpenAICompatModel, OpenAICompatSettings
 from netgpt.device_config import DeviceConfig
@@ -46,7 +49,6 @@ from netgpt.sim_networks.faults import DeviceFault, FaultPlan
 from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
-from netgpt.tools.applier import apply_changes
 from netgpt.tools.netconf import NetconfDriver, netconf_drivers
 
 MULTI = "balance traffic from NYCMng to LOSAng over 3 paths"  # changes ATLAng and SNVAng
@@ -89,9 +91,7 @@ class Harness:
     def restore(self) -> None:
         """Every device back to day 0 (no fault armed)."""
         self.faults.clear()
-        result = apply_changes(self.day0, netconf_drivers(self.inventory), dry_run=False)
-        if result.outcome not in ("applied", "no_change"):
-            raise SystemExit(f"restoring day 0 failed: {result.summary()}")
+        set_configs(self.inventory, self.day0)
 
     def settle(self, timeout_s: float = 20.0) -> None:
         """Wait until no device has a confirmed commit pending (device-side roll-backs done)."""

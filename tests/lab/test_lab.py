@@ -27,8 +27,7 @@ from netgpt.sim_networks.twin import DigitalTwin
 from netgpt.telemetry.base import RateSample
 from netgpt.telemetry.poller import TelemetryPoller
 from netgpt.tools.netconf import netconf_drivers
-from netgpt.tools.snmp import inventory_client
-from tests.integration.intent_fixtures import set_configs
+from tests.integration.intent_fixtures import interface_rates_mbps, set_configs
 
 pytestmark = pytest.mark.lab
 
@@ -59,18 +58,9 @@ def link_rates_mbps(lab: MininetLab, device: str, window_s: float = 2.0) -> dict
     answers; the interval is the agent's own sysUpTime.
     """
     assert lab.inventory is not None
-    inventory = lab.inventory
     names = list(lab.plan.routers[device].link_addresses)
-
-    async def sample() -> dict[str, float]:
-        async with inventory_client(inventory, device) as client:
-            first = {c.name: c for c in await client.interface_counters()}
-            await asyncio.sleep(window_s)
-            second = {c.name: c for c in await client.interface_counters()}
-        dt = second[names[0]].sys_uptime_s - first[names[0]].sys_uptime_s
-        return {n: (second[n].out_octets - first[n].out_octets) * 8 / dt / 1e6 for n in names}
-
-    return asyncio.run(sample())
+    rates = interface_rates_mbps(lab.inventory, device, names, window_s=window_s)
+    return {name: out for name, (_, out) in rates.items()}
 
 
 def busiest(rates: dict[str, float]) -> str:
