@@ -349,9 +349,11 @@ from netgpt.forecast_cli import forecast_app  # noqa: E402
 
 app.add_typer(forecast_app, name="forecast")
 
+from netgpt.intent_model_cli import intent_model_app  # noqa: E402
 from netgpt.llm_cli import llm_app  # noqa: E402
 
 app.add_typer(llm_app, name="llm")
+app.add_typer(intent_model_app, name="intent-model")
 
 LinkOpt = Annotated[
     str | None,
@@ -536,27 +538,29 @@ def intent(
             help="With 'parse': the topology whose names to use (default: the running network's).",
         ),
     ] = None,
+    site: Annotated[
+        str | None,
+        typer.Option("--site", help="With 'parse': the operator's site (local names, 'here')."),
+    ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option("--min-confidence", min=0.0, max=1.0,
+                     help="With 'parse': the edge model's confidence needed to act (0-1)."),
+    ] = None,
     actor: ActorOpt = "operator",
     inventory: InventoryOpt = None,
     state_dir: StateDir = None,
 ) -> None:
     """Run an intent: parse, check, compile, verify on the twin, policy, approval, apply.
 
-    'netgpt intent parse --json TEXT' only parses (no network needed beyond the topology).
+    'netgpt intent parse --json TEXT' only reads the text (no network needed beyond the
+    topology): the parser first, then the edge intent model, then the cloud model when one is
+    configured (NETGPT_LLM_BACKEND), else a clarifying question. The JSON says which stage
+    answered and how sure it was.
     """
-    from netgpt.intents.parser import NameTable, parse_intent
-    from netgpt.sim_networks.topology import build_topology
-
     if words and words[0] == "parse":
-        text = " ".join(words[1:])
-        if topo is None:
-            inv = _inventory(inventory, state_dir)
-            topo = inv.topology or inv.network
-        parsed = parse_intent(text, NameTable.from_topology(build_topology(topo)), owner=actor)
-        if as_json:
-            typer.echo(parsed.model_dump_json(indent=2))
-        else:
-            console.print(parsed.model_dump(mode="json"))
+        _parse_only(" ".join(words[1:]), topo=topo, site=site, actor=actor, as_json=as_json,
+                    min_confidence=min_confidence, inventory=inventory, state_dir=state_dir)
         return
     text = " ".join(words)
     platform = _platform(inventory, state_dir)
@@ -567,6 +571,48 @@ def intent(
         platform.close()
     if run.outcome not in ("deployed", "dry_run", "awaiting_approval"):
         raise typer.Exit(1)
+
+
+def _parse_only(text: str, *, topo: str | None, site: str | None, actor: str, as_json: bool,
+                min_confidence: float | None, inventory: Path | None,
+                state_dir: Path | None) -> None:
+    from netgpt.agents.intent_reading import Clarification, IntentReader
+    from netgpt.cloud_models.registry import llm_from_config
+    from netgpt.edge_models.intent_model import SHIPPED_INTENT_WEIGHTS, EdgeIntentModel
+    from netgpt.intents.names import NameTable
+    from netgpt.sim_networks.topology import build_topology
+
+    if topo is None:
+        inv = _inventory(inventory, state_dir)
+        topo = inv.topology or inv.network
+    names = NameTable.from_topology(build_topology(topo))
+    if site is not None and site not in names.sites:
+        raise typer.BadParameter(f"--site {site!r} is not a site of {topo}; its sites: "
+                                 f"{list(names.sites)}")
+    edge = (EdgeIntentModel.load(SHIPPED_INTENT_WEIGHTS)
+            if (SHIPPED_INTENT_WEIGHTS / "intent_model.json").is_file() else None)
+    llm = llm_from_config()
+    try:
+        reader = IntentReader(names, edge=edge, llm=llm, min_confidence=min_confidence)
+        try:
+            understood = reader.read(text, site=site, owner=actor)
+        except Clarification as question:
+            if as_json:
+                typer.echo(json.dumps({"stage": "clarify", "confidence": question.confidence,
+                                       "intent": None, "question": question.question,
+                                       "detail": getattr(question, "detail", {})}, indent=2))
+            else:
+                console.print(f"[yellow]{question.question}[/yellow]")
+            raise typer.Exit(3) from None
+    finally:
+        llm.close()
+    if as_json:
+        typer.echo(json.dumps(understood.as_json(), indent=2))
+    else:
+        conf = "" if understood.confidence is None else f", confidence {understood.confidence:.2f}"
+        console.print(f"read by the {understood.stage}{conf}")
+        assert understood.intent is not None
+        console.print(understood.intent.model_dump(mode="json"))
 
 
 def _decide(

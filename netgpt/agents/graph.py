@@ -49,12 +49,22 @@ from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource, preferred_plan
 from netgpt.tools.base import ApplyResult, config_diff
 
-__all__ = ["MODEL_PARSE_REASONS", "AgentContext", "IntentRunState", "Outcome", "build_intent_graph"]
+__all__ = [
+    "EDGE_PARSE_REASONS",
+    "MODEL_PARSE_REASONS",
+    "AgentContext",
+    "IntentRunState",
+    "Outcome",
+    "build_intent_graph",
+]
 
 # parser failures a language model may try to resolve: words it could not place, a requirement
 # with a part missing. Refusals (instructions to the system), contradictions, out-of-range values
 # and unknown names stay refusals.
 MODEL_PARSE_REASONS = frozenset({"unplaced", "incomplete"})
+# the edge model may also try text with a word the parser took for an unknown name ("we need
+# ..."): it can only point at names the text or the network has, never invent one
+EDGE_PARSE_REASONS = MODEL_PARSE_REASONS | {"unknown-name"}
 
 Outcome = Literal["refused", "conflict", "failed", "dry_run", "rejected", "deployed", "rolled_back"]
 
@@ -229,10 +239,12 @@ def build_intent_graph(ctx: AgentContext, checkpointer: Any = None) -> Any:
             try:
                 intent = ctx.parse(state["text"], actor)
             except IntentParseError as exc:
-                if ctx.draft is None or exc.reason not in MODEL_PARSE_REASONS:
+                if ctx.draft is None or exc.reason not in EDGE_PARSE_REASONS:
                     raise
                 try:
                     intent, how = ctx.draft(state["text"], actor)
+                except IntentParseError as question:  # a clarifying question: ask it as is
+                    raise question from None
                 except NetGPTError as model_exc:
                     raise NetGPTError(
                         f"{exc} (the language model could not read it either: {model_exc})"

@@ -33,23 +33,22 @@ from langgraph.types import Command
 
 from netgpt.agents.audit import AuditLog
 from netgpt.agents.graph import AgentContext, IntentRunState, build_intent_graph
+from netgpt.agents.intent_reading import IntentReader
 from netgpt.agents.store import IntentStore
 from netgpt.cloud_models import (
     LanguageModel,
     choose_plan,
     explain,
     llm_from_config,
-    read_intent,
 )
-from netgpt.cloud_models.intent_draft import ungrounded_names
 from netgpt.cloud_models.prompts import plan_goal
 from netgpt.cloud_models.training import PLANS_ADAPTER
 from netgpt.device_config import DeviceConfig
+from netgpt.edge_models.intent_model import SHIPPED_INTENT_WEIGHTS, EdgeIntentModel
 from netgpt.errors import (
     ConfigError,
     DeviceError,
     LifecycleError,
-    LLMOutputError,
     TelemetryError,
 )
 from netgpt.intents.compiler import compile_alternatives
@@ -230,6 +229,8 @@ class IntentPlatform:
         llm_timeout_s: float | None = None,
         plan_alternatives: int = 3,
         device_timeout_s: float = 30.0,
+        edge_model: EdgeIntentModel | bool = True,
+        edge_min_confidence: float | None = None,
     ) -> None:
         if not isinstance(plan_alternatives, int) or plan_alternatives < 1:
             raise ConfigError(f"plan_alternatives must be an integer >= 1, got "
@@ -240,6 +241,11 @@ class IntentPlatform:
         self._owns_llm = not isinstance(llm, LanguageModel)
         self.llm: LanguageModel = llm if isinstance(llm, LanguageModel) else llm_from_config(llm)
         self.llm_timeout_s = llm_timeout_s
+        # the edge intent model reads what the parser cannot place (True: the shipped model,
+        # loaded on first use; False: none)
+        self._edge_model = edge_model
+        self._edge_min_confidence = edge_min_confidence
+        self._intent_reader: IntentReader | None = None
         if topology is None:
             topology = build_topology(inventory.topology or inventory.network)
             if inventory.links:  # the deployed network's capacities (a lab shapes them down)
@@ -469,24 +475,18 @@ class IntentPlatform:
             return result, (reports[-1] if reports else None)
 
         def draft(text: str, actor: str) -> tuple[Intent, dict[str, Any]]:
-            reading = read_intent(self.llm, text, self.names, owner=actor,
-                                  timeout_s=self.llm_timeout_s)
-            missing = ungrounded_names(reading.intent, text, self.names)
-            if missing:
-                raise LLMOutputError(
-                    f"its reading names {missing}, which the text does not mention; refused "
-                    "rather than act on a guess", backend=reading.backend,
-                    output=str(reading.draft),
-                )
-            return reading.intent, {
-                "backend": reading.backend,
-                "model": reading.model,
-                "adapter": reading.adapter,
-                "confidence": reading.confidence,
-                "attempts": reading.attempts,
-                "latency_s": round(reading.latency_s, 3),
-                "draft": reading.draft,
-            }
+            understood = self.intent_reader().read(text, owner=actor)
+            assert understood.intent is not None
+            how: dict[str, Any] = {"reader": understood.stage,
+                                   "confidence": understood.confidence,
+                                   "latency_s": round(understood.latency_ms / 1000, 3)}
+            if understood.stage == "edge":
+                edge = understood.detail["edge"]
+                how.update(backend="edge", model="edge-intent-gpt2", adapter=edge["adapter"],
+                           tokens=edge["tokens"])
+            elif understood.stage == "cloud":
+                how.update(understood.detail["cloud"])
+            return understood.intent, how
 
         def explain_(what: str) -> tuple[str, str]:
             return explain(self.llm, what, timeout_s=self.llm_timeout_s), self.llm.backend
@@ -499,6 +499,7 @@ class IntentPlatform:
             return index, reason, self.llm.backend, adapter
 
         with_model = self.llm.backend != "embedded"
+        can_draft = with_model or self._edge_model is not False
         return AgentContext(
             parse=parse,
             conflicts=conflicts,
@@ -510,10 +511,23 @@ class IntentPlatform:
             apply=apply,
             store=self.store,
             audit=self.audit,
-            draft=draft if with_model else None,
+            draft=draft if can_draft else None,
             explain=explain_ if with_model else None,
             choose=choose_ if with_model else None,
         )
+
+    def intent_reader(self) -> IntentReader:
+        """The reading chain: parser, edge model, cloud model (when configured), question."""
+        if self._intent_reader is None:
+            edge: EdgeIntentModel | None = None
+            if isinstance(self._edge_model, EdgeIntentModel):
+                edge = self._edge_model
+            elif self._edge_model and (SHIPPED_INTENT_WEIGHTS / "intent_model.json").is_file():
+                edge = EdgeIntentModel.load(SHIPPED_INTENT_WEIGHTS)
+            self._intent_reader = IntentReader(self.names, edge=edge, llm=self.llm,
+                                        min_confidence=self._edge_min_confidence,
+                                        llm_timeout_s=self.llm_timeout_s)
+        return self._intent_reader
 
     # -- runs ----------------------------------------------------------------------------
 

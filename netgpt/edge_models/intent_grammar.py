@@ -262,7 +262,8 @@ class OutputGrammar:
                 return value
 
     def _access_tail(self, take: Any, *, ports: bool) -> list[str] | None:
-        options = (self.ports if ports else []) + (["win"] if len(self.times) >= 2 else [])
+        distinct_times = len({self.request.by_token[t].value for t in self.times}) >= 2
+        options = (self.ports if ports else []) + (["win"] if distinct_times else [])
         got = take([*options, _PEEK])
         if isinstance(got, list):
             return [t for t in got if t != _PEEK] + self._follow
@@ -285,7 +286,8 @@ class OutputGrammar:
         start = take(self.times)
         if isinstance(start, list):
             return start
-        end = take([t for t in self.times if t != start])
+        start_at = self.request.by_token[start].value
+        end = take([t for t in self.times if self.request.by_token[t].value != start_at])
         if isinstance(end, list):
             return end
         return None

@@ -47,8 +47,9 @@ def campus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNetwork
 def platform_with(campus: EmbeddedNetwork, where: Path, llm: Any,
                   timeout_s: float | None = None) -> IntentPlatform:
     assert campus.inventory is not None
+    # the edge model is off: these tests are about the cloud model's stage of the chain
     return IntentPlatform(campus.inventory, where, topology=campus.topology, llm=llm,
-                          llm_timeout_s=timeout_s)
+                          llm_timeout_s=timeout_s, edge_model=False)
 
 
 def model_at(base_url: str) -> OpenAICompatModel:

@@ -201,8 +201,10 @@ def test_agent_graph_resolves_text_the_parser_cannot_place(backend, campus_net, 
         parse_intent(text, names)
     assert caught.value.reason in MODEL_PARSE_REASONS
     assert campus_net.inventory is not None
+    # the edge model is off: this test is about the cloud model's stage of the chain
     platform = IntentPlatform(campus_net.inventory, tmp_path / "agent",
-                              topology=campus_net.topology, llm=backend, llm_timeout_s=120)
+                              topology=campus_net.topology, llm=backend, llm_timeout_s=120,
+                              edge_model=False)
     before = platform.read_configs()
     run = None
     try:

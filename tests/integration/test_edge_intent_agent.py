@@ -1,0 +1,83 @@
+"""The edge intent model in the agent graph, on the embedded campus network (real NETCONF).
+
+Text the parser cannot place goes to the edge model; a confident reading runs through the same
+conflict, twin, policy and apply steps as a parsed one and the audit says who read it. A text it
+is unsure of is refused with a clarifying question, and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from netgpt.agents.platform import IntentPlatform
+from netgpt.errors import IntentParseError
+from netgpt.intents.parser import parse_intent
+from netgpt.sim_networks.runtime import EmbeddedNetwork
+from netgpt.sim_networks.twin import DigitalTwin
+from tests.integration.networks import start_network
+
+pytestmark = pytest.mark.integration
+
+PARAPHRASE = "Kindly block telnet from the guests to the servers."
+
+
+@pytest.fixture(scope="module")
+def campus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNetwork]:
+    net = start_network("campus", tmp_path_factory.mktemp("campus-edge"), start=47000)
+    yield net
+    net.stop()
+
+
+def _telnet_from(twin: DigitalTwin, net: EmbeddedNetwork, group: str) -> bool:
+    src = net.topology.groups[group]
+    return twin.reachability(src.device, "10.100.0.10", protocol="tcp", dst_port=23,
+                             src_address=src.prefixes[0].replace("0/16", "7")).reachable
+
+
+def _platform(campus: EmbeddedNetwork, where: Path) -> IntentPlatform:
+    assert campus.inventory is not None
+    return IntentPlatform(campus.inventory, where, topology=campus.topology)
+
+
+def test_a_paraphrase_is_read_by_the_edge_model_and_deployed(campus: EmbeddedNetwork,
+                                                             tmp_path: Path) -> None:
+    p = _platform(campus, tmp_path / "agent")
+    try:
+        with pytest.raises(IntentParseError):
+            parse_intent(PARAPHRASE, p.names)
+        run = p.submit(PARAPHRASE)
+        assert run.outcome == "deployed", run.state.get("reason")
+        source = run.state["intent_source"]
+        assert source["stage"] == "model" and source["reader"] == "edge"
+        assert source["confidence"] >= 0.95
+        intent = p.store.get(run.run_id)
+        (exp,) = intent.expectations
+        assert exp.kind == "access" and exp.action == "block"
+        assert exp.traffic.service == "telnet"
+        # the devices now run it: on a twin of what they run, telnet guests->servers is dropped
+        assert not _telnet_from(DigitalTwin(campus.topology, p.read_configs()), campus,
+                                "guests")
+        (record,) = [r for r in p.audit.records(run.run_id) if r.step == "parse"]
+        assert record.detail["source"]["reader"] == "edge"
+        p.withdraw(run.run_id, by="operator")
+        assert _telnet_from(DigitalTwin(campus.topology, p.read_configs()), campus, "guests")
+    finally:
+        p.close()
+
+
+def test_an_unsure_reading_is_a_question_and_changes_nothing(campus: EmbeddedNetwork,
+                                                             tmp_path: Path) -> None:
+    p = _platform(campus, tmp_path / "agent")
+    try:
+        before = p.read_configs()
+        run = p.submit("the quick brown fox jumps over the lazy dog")
+        assert run.outcome == "refused"
+        assert "fox" in run.state["reason"]
+        assert "Say what must hold" in run.state["reason"] or "Did you mean" in \
+            run.state["reason"]
+        assert p.read_configs() == before
+    finally:
+        p.close()
