@@ -9,7 +9,9 @@
 * **Hand-written**: ``benchmarks/data/paraphrases.jsonl`` (written by people for the parser
   benchmark; never trained on), the items that expect an intent.
 * **NetConfEval**: every batch of step 1, read sentence by sentence by the model alone, scored
-  with NetConfEval's metric. Its sentences are never trained on.
+  with NetConfEval's metric. Training uses sentences of one half (a stable hash); besides every
+  batch, the batches made only of the other half's sentences are scored apart
+  (``netconfeval_unseen_accuracy``).
 * **Per-site**: each site's own words (held-out frames), read by the global model and by the
   model with that site's adapter.
 * **Latency**: per request (tagging + constrained decoding), over the held-out reads.
@@ -47,7 +49,10 @@ from netgpt.edge_models.intent_model import (  # noqa: E402
     SHIPPED_INTENT_WEIGHTS,
     EdgeIntentModel,
 )
-from netgpt.edge_models.intent_training import site_requests  # noqa: E402
+from netgpt.edge_models.intent_training import (  # noqa: E402
+    netconfeval_half,
+    site_requests,
+)
 from netgpt.errors import IntentParseError  # noqa: E402
 from netgpt.intents.model import Intent  # noqa: E402
 from netgpt.intents.names import NameTable  # noqa: E402
@@ -134,10 +139,17 @@ def main() -> int:
     hand = _handwritten(model, tables)
     print(f"hand-written paraphrases ({hand['items']}): field {hand['field_accuracy']}, "
           f"exact {hand['exact_match']}")
-    nce_scores = (score_netconfeval(NETCONFEVAL_FILE, _reader(model),
-                                    limit=args.netconfeval_batches)
-                  if NETCONFEVAL_FILE.is_file() else {"accuracy": None})
-    print(f"NetConfEval step 1: {nce_scores}")
+    nce_scores: dict[str, Any] = {"accuracy": None}
+    nce_unseen: dict[str, Any] = {"accuracy": None}
+    if NETCONFEVAL_FILE.is_file():
+        cache: dict[str, Intent | None] = {}
+        nce_scores = score_netconfeval(NETCONFEVAL_FILE, _reader(model),
+                                       limit=args.netconfeval_batches, cache=cache)
+        nce_unseen = score_netconfeval(NETCONFEVAL_FILE, _reader(model),
+                                       limit=args.netconfeval_batches, cache=cache,
+                                       only=lambda s: netconfeval_half(s.strip()) == 1)
+    print(f"NetConfEval step 1, every batch: {nce_scores}")
+    print(f"NetConfEval step 1, batches of never-trained sentences only: {nce_unseen}")
     sites: dict[str, Any] = {}
     for site in model.adapter_names():
         reqs = site_requests(site, 100, split="heldout", seed=SEED + 50)
@@ -155,6 +167,7 @@ def main() -> int:
     adap = [v["adapted"]["field_accuracy"] for v in sites.values()]
     result: dict[str, Any] = {
         "netconfeval_accuracy": nce_scores["accuracy"],
+        "netconfeval_unseen_accuracy": nce_unseen["accuracy"],
         "heldout_field_accuracy": round(held.field_accuracy, 4),
         "heldout_exact_match": round(held.exact_match, 4),
         "adapted_field_accuracy": round(sum(adap) / len(adap), 4) if adap else None,
@@ -165,6 +178,7 @@ def main() -> int:
             "heldout": held.as_json(),
             "handwritten": hand,
             "netconfeval": nce_scores,
+            "netconfeval_unseen": nce_unseen,
             "sites": sites,
             "router": router,
             "goals": GOALS,

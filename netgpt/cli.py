@@ -547,6 +547,10 @@ def intent(
         typer.Option("--min-confidence", min=0.0, max=1.0,
                      help="With 'parse': the edge model's confidence needed to act (0-1)."),
     ] = None,
+    adapter: Annotated[
+        str | None,
+        typer.Option("--adapter", help="With 'parse': the edge model's site adapter to use."),
+    ] = None,
     actor: ActorOpt = "operator",
     inventory: InventoryOpt = None,
     state_dir: StateDir = None,
@@ -560,7 +564,8 @@ def intent(
     """
     if words and words[0] == "parse":
         _parse_only(" ".join(words[1:]), topo=topo, site=site, actor=actor, as_json=as_json,
-                    min_confidence=min_confidence, inventory=inventory, state_dir=state_dir)
+                    min_confidence=min_confidence, adapter=adapter, inventory=inventory,
+                    state_dir=state_dir)
         return
     text = " ".join(words)
     platform = _platform(inventory, state_dir)
@@ -574,7 +579,7 @@ def intent(
 
 
 def _parse_only(text: str, *, topo: str | None, site: str | None, actor: str, as_json: bool,
-                min_confidence: float | None, inventory: Path | None,
+                min_confidence: float | None, adapter: str | None, inventory: Path | None,
                 state_dir: Path | None) -> None:
     from netgpt.agents.intent_reading import Clarification, IntentReader
     from netgpt.cloud_models.registry import llm_from_config
@@ -595,7 +600,7 @@ def _parse_only(text: str, *, topo: str | None, site: str | None, actor: str, as
     try:
         reader = IntentReader(names, edge=edge, llm=llm, min_confidence=min_confidence)
         try:
-            understood = reader.read(text, site=site, owner=actor)
+            understood = reader.read(text, site=site, owner=actor, adapter=adapter)
         except Clarification as question:
             if as_json:
                 typer.echo(json.dumps({"stage": "clarify", "confidence": question.confidence,

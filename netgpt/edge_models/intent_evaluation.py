@@ -144,15 +144,22 @@ def score_requests(requests: Iterable[Any], tables: dict[str, NameTable], read: 
 
 
 def score_netconfeval(path: Path, read: Reader, *, limit: int | None = None,
-                      ) -> dict[str, Any]:
-    """NetConfEval step-1 accuracy (its metric), reading each batch sentence by sentence."""
+                      only: Callable[[str], bool] | None = None,
+                      cache: dict[str, Intent | None] | None = None) -> dict[str, Any]:
+    """NetConfEval step-1 accuracy (its metric), reading each batch sentence by sentence.
+
+    ``only`` keeps the batches whose every sentence it accepts; ``cache`` (sentence -> reading)
+    may be shared between calls.
+    """
     rows = nce.load_step1(path)[:limit]
     names = nce.name_table(r.expected for r in nce.load_step1(path))
-    cache: dict[str, Intent | None] = {}
+    cache = {} if cache is None else cache
     scores = []
     unread = unexportable = 0
     for row in rows:
         sentences = [s for s in re.split(r"(?<=[.!?])\s+", row.human_language.strip()) if s]
+        if only is not None and not all(only(s) for s in sentences):
+            continue
         exps: list[Expectation] = []
         for s in sentences:
             if s not in cache:

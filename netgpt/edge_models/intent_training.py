@@ -3,11 +3,12 @@
 Data (all made by the project, seeded): :func:`~netgpt.edge_models.intent_corpus.generate_requests`
 over the campus, Abilene and NetConfEval name tables, *train* partition only (its held-out frames
 and words are never seen here), with a share of requests re-said from the operator's own site
-("block telnet from here"). Each request is tagged
+("block telnet from here"); plus NetConfEval sentences from one half of them (a stable hash,
+:func:`netconfeval_half`), labelled by the controlled parser. Each request is tagged
 (:func:`~netgpt.edge_models.intent_tagging.tag_request`) and its draft aligned to the output
 language (:func:`~netgpt.edge_models.intent_grammar.align`); requests that do not align are
-counted and dropped. NetConfEval's own sentences are never trained on: the benchmark scores
-them as unseen text.
+counted and dropped. The benchmark scores NetConfEval on every batch and, apart, on the batches
+whose sentences all come from the other half.
 
 The model is a GPT-2 decoder over a word vocabulary of the prompts (words seen twice or more;
 others read as their stem or ``<unk>``), trained from scratch; 12% of the text's words are
@@ -20,9 +21,11 @@ site's own words from a handful of requests (:func:`train_site_adapter`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -65,6 +68,7 @@ class IntentModelSettings:
     seed: int = 0
     requests: dict[str, int] = field(default_factory=lambda: {
         "campus": 9000, "abilene": 7000, "netconfeval": 5000})
+    netconfeval_sentences: int = 1200  # from the training half (see netconfeval_half)
     deixis_share: float = 0.08
     word_dropout: float = 0.12
     n_layer: int = 4
@@ -72,13 +76,13 @@ class IntentModelSettings:
     n_head: int = 4
     n_positions: int = 320
     dropout: float = 0.1
-    steps: int = 2100
+    steps: int = 1850
     batch_size: int = 32
     lr: float = 2e-3
     warmup: int = 100
     text_weight: float = 0.1
     calibration_requests: int = 600
-    max_minutes: float = 12.5
+    max_minutes: float = 14.0
     adapter_sites: tuple[str, ...] = ("campus", "abilene")
     adapter_examples: int = 24
     adapter_steps: int = 150
@@ -257,6 +261,46 @@ def _chosen_logp(scores: Any, chosen: int, temperature: float) -> float:
     return float(torch.log_softmax(scores / temperature, dim=0)[chosen])
 
 
+@dataclass(frozen=True)
+class LabelledSentence:
+    """A NetConfEval sentence with the draft the controlled parser reads from it."""
+
+    text: str
+    draft: dict[str, Any]
+    topology: str = "netconfeval"
+
+
+def netconfeval_half(sentence: str) -> int:
+    """0 (trained on) or 1 (never trained on): a stable hash of the sentence."""
+    return hashlib.sha256(sentence.strip().encode()).digest()[0] % 2
+
+
+def netconfeval_sentences(n: int, *, seed: int) -> list[LabelledSentence]:
+    """Up to ``n`` NetConfEval sentences of the training half, labelled by the parser."""
+    from netgpt.cloud_models.corpus import NETCONFEVAL_FILE
+    from netgpt.cloud_models.intent_draft import draft_from_intent
+    from netgpt.errors import IntentParseError
+    from netgpt.intents import netconfeval as nce
+    from netgpt.intents.parser import parse_intent
+
+    if n <= 0 or not NETCONFEVAL_FILE.is_file():
+        return []
+    rows = nce.load_step1(NETCONFEVAL_FILE)
+    names = nce.name_table(r.expected for r in rows)
+    sentences = sorted({x.strip() for r in rows
+                        for x in re.split(r"(?<=[.!?])\s+", r.human_language) if x.strip()})
+    sentences = [x for x in sentences if netconfeval_half(x) == 0]
+    random.Random(seed).shuffle(sentences)
+    out = []
+    for sentence in sentences[:n]:
+        try:
+            draft = draft_from_intent(parse_intent(sentence, names))
+        except IntentParseError:
+            continue
+        out.append(LabelledSentence(sentence, draft))
+    return out
+
+
 def _requests(settings: IntentModelSettings, split: str, seed: int,
               sizes: dict[str, int]) -> list[Any]:
     from netgpt.edge_models.intent_corpus import generate_requests
@@ -284,6 +328,7 @@ def train_intent_model(out: Path, settings: IntentModelSettings | None = None,
     rng = random.Random(s.seed)
     tables = corpus_name_tables()
     requests = _requests(s, "train", s.seed, s.requests)
+    requests += netconfeval_sentences(s.netconfeval_sentences, seed=s.seed)
     examples, unaligned = examples_from_requests(requests, tables, rng=rng,
                                                  deixis_share=s.deixis_share)
     if not examples:

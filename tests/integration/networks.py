@@ -7,6 +7,7 @@ from pathlib import Path
 from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
+from netgpt.sim_networks.twin import DigitalTwin
 
 
 def start_network(
@@ -29,3 +30,10 @@ def start_network(
     )
     net.start()
     return net
+
+
+def telnet_from(twin: DigitalTwin, net: EmbeddedNetwork, group: str) -> bool:
+    """Whether a host of campus ``group`` reaches a server (10.100.0.10) on telnet, on ``twin``."""
+    src = net.topology.groups[group]
+    return twin.reachability(src.device, "10.100.0.10", protocol="tcp", dst_port=23,
+                             src_address=src.prefixes[0].replace("0/16", "7")).reachable

@@ -17,7 +17,7 @@ from netgpt.errors import IntentParseError
 from netgpt.intents.parser import parse_intent
 from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.sim_networks.twin import DigitalTwin
-from tests.integration.networks import start_network
+from tests.integration.networks import start_network, telnet_from
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,6 @@ def campus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNetwork
     net = start_network("campus", tmp_path_factory.mktemp("campus-edge"), start=47000)
     yield net
     net.stop()
-
-
-def _telnet_from(twin: DigitalTwin, net: EmbeddedNetwork, group: str) -> bool:
-    src = net.topology.groups[group]
-    return twin.reachability(src.device, "10.100.0.10", protocol="tcp", dst_port=23,
-                             src_address=src.prefixes[0].replace("0/16", "7")).reachable
 
 
 def _platform(campus: EmbeddedNetwork, where: Path) -> IntentPlatform:
@@ -58,12 +52,12 @@ def test_a_paraphrase_is_read_by_the_edge_model_and_deployed(campus: EmbeddedNet
         assert exp.kind == "access" and exp.action == "block"
         assert exp.traffic.service == "telnet"
         # the devices now run it: on a twin of what they run, telnet guests->servers is dropped
-        assert not _telnet_from(DigitalTwin(campus.topology, p.read_configs()), campus,
+        assert not telnet_from(DigitalTwin(campus.topology, p.read_configs()), campus,
                                 "guests")
         (record,) = [r for r in p.audit.records(run.run_id) if r.step == "parse"]
         assert record.detail["source"]["reader"] == "edge"
         p.withdraw(run.run_id, by="operator")
-        assert _telnet_from(DigitalTwin(campus.topology, p.read_configs()), campus, "guests")
+        assert telnet_from(DigitalTwin(campus.topology, p.read_configs()), campus, "guests")
     finally:
         p.close()
 

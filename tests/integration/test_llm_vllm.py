@@ -45,7 +45,7 @@ from netgpt.intents.parser import parse_intent
 from netgpt.sim_networks.runtime import EmbeddedNetwork
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.twin import DigitalTwin
-from tests.integration.networks import start_network
+from tests.integration.networks import start_network, telnet_from
 
 pytestmark = pytest.mark.integration
 
@@ -188,12 +188,6 @@ def campus_net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNet
     net.stop()
 
 
-def _telnet_from(twin: DigitalTwin, net: EmbeddedNetwork, group: str) -> bool:
-    src = net.topology.groups[group]
-    return twin.reachability(src.device, "10.100.0.10", protocol="tcp", dst_port=23,
-                             src_address=src.prefixes[0].replace("0/16", "7")).reachable
-
-
 def test_agent_graph_resolves_text_the_parser_cannot_place(backend, campus_net, tmp_path):
     text = "Kindly block telnet from the guests to the servers."
     names = NameTable.from_topology(campus_net.topology)
@@ -208,7 +202,7 @@ def test_agent_graph_resolves_text_the_parser_cannot_place(backend, campus_net, 
     before = platform.read_configs()
     run = None
     try:
-        assert _telnet_from(DigitalTwin(campus_net.topology, before), campus_net, "guests")
+        assert telnet_from(DigitalTwin(campus_net.topology, before), campus_net, "guests")
         run = platform.submit(text)
         assert run.outcome == "deployed", run.state.get("reason")
         source = run.state["intent_source"]
@@ -220,8 +214,8 @@ def test_agent_graph_resolves_text_the_parser_cannot_place(backend, campus_net, 
         assert intent.expectations == meaning
         # on the devices (read back over NETCONF): guests lost telnet, engineering kept it
         live = DigitalTwin(campus_net.topology, platform.read_configs())
-        assert not _telnet_from(live, campus_net, "guests")
-        assert _telnet_from(live, campus_net, "engineering")
+        assert not telnet_from(live, campus_net, "guests")
+        assert telnet_from(live, campus_net, "engineering")
         records = list(platform.audit.records(run.run_id))
         assert [r.step for r in records] == ["parse", "check", "compile", "verify_twin",
                                              "policy", "apply"]

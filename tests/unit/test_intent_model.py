@@ -234,6 +234,13 @@ def test_cli_parse_reports_the_stage() -> None:
                               "Kindly block telnet from the guests to the servers."])
     assert out.exit_code == 3
     assert json.loads(out.output)["stage"] == "clarify"
+    out = runner.invoke(app, ["intent", "parse", "--json", "--topo", "campus", "--adapter",
+                              "campus", "block telnet from the dorms to the server farm"])
+    assert out.exit_code in (0, 3), out.output
+    assert json.loads(out.output)["detail"]["edge"]["adapter"] == "campus"
+    out = runner.invoke(app, ["intent", "parse", "--topo", "campus", "--adapter", "mars",
+                              "block telnet from the dorms to the server farm"])
+    assert out.exit_code == 2 and "no intent adapter for site 'mars'" in out.output
     out = runner.invoke(app, ["intent", "parse", "--topo", "campus", "--site", "mars", "x"])
     assert out.exit_code == 2 and "mars" in out.output
 
