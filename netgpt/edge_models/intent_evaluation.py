@@ -183,7 +183,7 @@ def score_netconfeval(path: Path, read: Reader, *, limit: int | None = None,
             predicted["loadbalancing"].update(part["loadbalancing"])
         scores.append(nce.score_step1(row.expected, predicted))
     return {
-        "batches": len(rows),
+        "batches": len(scores),
         "accuracy": statistics.fmean(s.accuracy for s in scores) if scores else 0.0,
         "requirements": sum(s.expected for s in scores),
         "wrong": sum(s.wrong for s in scores),

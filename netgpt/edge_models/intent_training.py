@@ -76,13 +76,13 @@ class IntentModelSettings:
     n_head: int = 4
     n_positions: int = 320
     dropout: float = 0.1
-    steps: int = 1850
+    steps: int = 1400
     batch_size: int = 32
     lr: float = 2e-3
     warmup: int = 100
     text_weight: float = 0.1
     calibration_requests: int = 600
-    max_minutes: float = 14.0
+    max_minutes: float = 13.0
     adapter_sites: tuple[str, ...] = ("campus", "abilene")
     adapter_examples: int = 24
     adapter_steps: int = 150
