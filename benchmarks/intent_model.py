@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from netgpt.agents.intent_reading import Clarification, IntentReader  # noqa: E402
 from netgpt.cloud_models.corpus import NETCONFEVAL_FILE, corpus_name_tables  # noqa: E402
+from netgpt.cloud_models.intent_draft import intent_from_draft  # noqa: E402
 from netgpt.edge_models.intent_corpus import generate_requests  # noqa: E402
 from netgpt.edge_models.intent_evaluation import (  # noqa: E402
     field_accuracy,
@@ -93,12 +94,10 @@ def _router(model: EdgeIntentModel, requests: list[Any], tables: dict[str, NameT
             ) -> dict[str, Any]:
     stages: dict[str, int] = {}
     wrong_acted = 0
+    readers = {topo: IntentReader(names, edge=model) for topo, names in tables.items()}
     for r in requests:
-        names = tables[r.topology]
-        reader = IntentReader(names, edge=model)
-        from netgpt.cloud_models.intent_draft import intent_from_draft
-
-        want = intent_from_draft(r.draft, names)
+        reader = readers[r.topology]
+        want = intent_from_draft(r.draft, tables[r.topology])
         try:
             u = reader.read(r.text)
             stage = u.stage

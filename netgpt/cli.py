@@ -583,7 +583,7 @@ def _parse_only(text: str, *, topo: str | None, site: str | None, actor: str, as
                 state_dir: Path | None) -> None:
     from netgpt.agents.intent_reading import Clarification, IntentReader
     from netgpt.cloud_models.registry import llm_from_config
-    from netgpt.edge_models.intent_model import SHIPPED_INTENT_WEIGHTS, EdgeIntentModel
+    from netgpt.edge_models.intent_model import EdgeIntentModel
     from netgpt.intents.names import NameTable
     from netgpt.sim_networks.topology import build_topology
 
@@ -594,8 +594,7 @@ def _parse_only(text: str, *, topo: str | None, site: str | None, actor: str, as
     if site is not None and site not in names.sites:
         raise typer.BadParameter(f"--site {site!r} is not a site of {topo}; its sites: "
                                  f"{list(names.sites)}")
-    edge = (EdgeIntentModel.load(SHIPPED_INTENT_WEIGHTS)
-            if (SHIPPED_INTENT_WEIGHTS / "intent_model.json").is_file() else None)
+    edge = EdgeIntentModel.load_shipped()
     llm = llm_from_config()
     try:
         reader = IntentReader(names, edge=edge, llm=llm, min_confidence=min_confidence)
@@ -605,7 +604,7 @@ def _parse_only(text: str, *, topo: str | None, site: str | None, actor: str, as
             if as_json:
                 typer.echo(json.dumps({"stage": "clarify", "confidence": question.confidence,
                                        "intent": None, "question": question.question,
-                                       "detail": getattr(question, "detail", {})}, indent=2))
+                                       "detail": question.detail}, indent=2))
             else:
                 console.print(f"[yellow]{question.question}[/yellow]")
             raise typer.Exit(3) from None

@@ -64,11 +64,13 @@ SURE_DESPITE_UNKNOWN_WORDS = 0.99
 class Clarification(IntentParseError):
     """No stage was sure enough: ``question`` asks the operator what they meant."""
 
-    def __init__(self, question: str, *, guess: str | None, confidence: float | None) -> None:
+    def __init__(self, question: str, *, guess: str | None, confidence: float | None,
+                 detail: dict[str, Any] | None = None) -> None:
         super().__init__(question, reason="unsure")
         self.question = question
         self.guess = guess
         self.confidence = confidence
+        self.detail = dict(detail or {})
 
 
 @dataclass(frozen=True)
@@ -242,13 +244,10 @@ class IntentReader:
                  f"(edge model confidence {guess.confidence:.2f}; "
                  f"{detail['edge']['doubt']}{also}). Confirm by writing it that way, or "
                  "rephrase.")
-            err = Clarification(q, guess=best, confidence=guess.confidence)
-        else:
-            q = (f"I could not read {text!r} as an intent ({detail['parser_said']}). "
-                 "Say what must hold, e.g. 'block telnet from guests to servers'.")
-            err = Clarification(q, guess=None, confidence=None)
-        err.detail = detail  # type: ignore[attr-defined]
-        return err
+            return Clarification(q, guess=best, confidence=guess.confidence, detail=detail)
+        q = (f"I could not read {text!r} as an intent ({detail['parser_said']}). "
+             "Say what must hold, e.g. 'block telnet from guests to servers'.")
+        return Clarification(q, guess=None, confidence=None, detail=detail)
 
 
 def _ms(start: float) -> float:

@@ -44,7 +44,7 @@ from netgpt.cloud_models import (
 from netgpt.cloud_models.prompts import plan_goal
 from netgpt.cloud_models.training import PLANS_ADAPTER
 from netgpt.device_config import DeviceConfig
-from netgpt.edge_models.intent_model import SHIPPED_INTENT_WEIGHTS, EdgeIntentModel
+from netgpt.edge_models.intent_model import EdgeIntentModel
 from netgpt.errors import (
     ConfigError,
     DeviceError,
@@ -522,8 +522,8 @@ class IntentPlatform:
             edge: EdgeIntentModel | None = None
             if isinstance(self._edge_model, EdgeIntentModel):
                 edge = self._edge_model
-            elif self._edge_model and (SHIPPED_INTENT_WEIGHTS / "intent_model.json").is_file():
-                edge = EdgeIntentModel.load(SHIPPED_INTENT_WEIGHTS)
+            elif self._edge_model:
+                edge = EdgeIntentModel.load_shipped()
             self._intent_reader = IntentReader(self.names, edge=edge, llm=self.llm,
                                         min_confidence=self._edge_min_confidence,
                                         llm_timeout_s=self.llm_timeout_s)

@@ -187,6 +187,13 @@ class EdgeIntentModel:
         net.eval()
         return cls(net, tokenizer, card, path)
 
+    @classmethod
+    def load_shipped(cls) -> EdgeIntentModel | None:
+        """The shipped model, or ``None`` when this checkout has no weights."""
+        if not (SHIPPED_INTENT_WEIGHTS / CARD_FILE).is_file():
+            return None
+        return cls.load(SHIPPED_INTENT_WEIGHTS)
+
     # -- adapters ------------------------------------------------------------------------
 
     def adapter_names(self) -> list[str]:
@@ -300,10 +307,11 @@ class EdgeIntentModel:
 
     def _decode(self, request: TaggedRequest) -> tuple[list[str], float]:
         tokens, steps = self.decode_steps(request)
-        return tokens, self._logp(steps, self.temperature)
+        return tokens, self.steps_logprob(steps, self.temperature)
 
     @staticmethod
-    def _logp(steps: list[tuple[Any, int]], temperature: float) -> float:
+    def steps_logprob(steps: list[tuple[Any, int]], temperature: float) -> float:
+        """Log-probability of the chosen tokens of :meth:`decode_steps` at ``temperature``."""
         import torch
 
         return sum(float(torch.log_softmax(scores / temperature, dim=0)[chosen])

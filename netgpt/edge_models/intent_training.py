@@ -236,13 +236,13 @@ def _calibrate(model: EdgeIntentModel, examples: Sequence[TrainedExample]) -> di
     for t in [0.5 + 0.1 * i for i in range(36)]:
         brier = 0.0
         for steps, right in steps_by_example:
-            conf = math.exp(sum(_chosen_logp(scores, chosen, t) for scores, chosen in steps))
+            conf = math.exp(EdgeIntentModel.steps_logprob(steps, t))
             brier += (conf - float(right)) ** 2
         brier /= max(1, len(steps_by_example))
         if brier < best[0]:
             best = (brier, t)
     exact = sum(r for _, r in steps_by_example) / max(1, len(steps_by_example))
-    scored = [(math.exp(sum(_chosen_logp(sc, ch, best[1]) for sc, ch in steps)), right)
+    scored = [(math.exp(EdgeIntentModel.steps_logprob(steps, best[1])), right)
               for steps, right in steps_by_example]
     # the lowest threshold at which at most 5% of the readings acted on are wrong
     threshold = 0.99
@@ -253,12 +253,6 @@ def _calibrate(model: EdgeIntentModel, examples: Sequence[TrainedExample]) -> di
             break
     return {"temperature": round(best[1], 2), "brier": round(best[0], 4),
             "calibration_exact": round(exact, 4), "min_confidence": round(threshold, 2)}
-
-
-def _chosen_logp(scores: Any, chosen: int, temperature: float) -> float:
-    import torch
-
-    return float(torch.log_softmax(scores / temperature, dim=0)[chosen])
 
 
 @dataclass(frozen=True)
@@ -301,8 +295,7 @@ def netconfeval_sentences(n: int, *, seed: int) -> list[LabelledSentence]:
     return out
 
 
-def _requests(settings: IntentModelSettings, split: str, seed: int,
-              sizes: dict[str, int]) -> list[Any]:
+def _requests(split: str, seed: int, sizes: dict[str, int]) -> list[Any]:
     from netgpt.edge_models.intent_corpus import generate_requests
 
     out: list[Any] = []
@@ -327,7 +320,7 @@ def train_intent_model(out: Path, settings: IntentModelSettings | None = None,
     torch.manual_seed(s.seed)
     rng = random.Random(s.seed)
     tables = corpus_name_tables()
-    requests = _requests(s, "train", s.seed, s.requests)
+    requests = _requests("train", s.seed, s.requests)
     requests += netconfeval_sentences(s.netconfeval_sentences, seed=s.seed)
     examples, unaligned = examples_from_requests(requests, tables, rng=rng,
                                                  deixis_share=s.deixis_share)
@@ -389,7 +382,7 @@ def calibrate_model(out: Path, settings: IntentModelSettings | None = None) -> d
     """
     s = settings or IntentModelSettings()
     model = EdgeIntentModel.load(out)  # what was saved (float16 round trip)
-    reqs = _requests(s, "train", s.seed + 7919,
+    reqs = _requests("train", s.seed + 7919,
                      {k: max(1, s.calibration_requests // 3) for k in s.requests})
     rng = random.Random(s.seed + 1)
     calib, _ = examples_from_requests(reqs, corpus_name_tables(), rng=rng)
@@ -427,7 +420,8 @@ def train_site_adapter(model: EdgeIntentModel, site: str, out: Path, *,
     examples, unaligned = examples_from_requests(reqs, tables, rng=random.Random(s.seed))
     if not examples:
         raise ConfigError(f"none of the {len(reqs)} requests for site {site!r} aligned")
-    data = [e for e in (_encode_with(model, ex, s) for ex in examples) if e]
+    data = [e for e in (_encode(model.tokenizer, ex, s.n_positions, s.text_weight)
+                        for ex in examples) if e]
     torch.manual_seed(s.seed)
     base = model.net
     config = LoraConfig(r=s.adapter_rank, lora_alpha=2 * s.adapter_rank, lora_dropout=0.0,
@@ -445,8 +439,3 @@ def train_site_adapter(model: EdgeIntentModel, site: str, out: Path, *,
     size = sum(p.stat().st_size for p in out.iterdir())
     return {"examples": len(examples), "unaligned": unaligned,
             "loss": [round(losses[0], 4), round(losses[-1], 4)], "bytes": size}
-
-
-def _encode_with(model: EdgeIntentModel, ex: TrainedExample, s: IntentModelSettings,
-                 ) -> _Encoded | None:
-    return _encode(model.tokenizer, ex, s.n_positions, s.text_weight)
