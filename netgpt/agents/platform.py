@@ -52,7 +52,13 @@ from netgpt.errors import (
     TelemetryError,
 )
 from netgpt.intents.compiler import compile_alternatives
-from netgpt.intents.model import FulfilmentReport, Intent, LifecycleState, new_intent_id
+from netgpt.intents.model import (
+    FulfilmentReport,
+    Intent,
+    LifecycleState,
+    WorkloadPlacement,
+    new_intent_id,
+)
 from netgpt.intents.parser import NameTable, parse_intent
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
 from netgpt.intents.verify import verify_on_twin
@@ -63,7 +69,7 @@ from netgpt.policies.conflicts import find_conflicts
 from netgpt.policies.guardrails import default_policies, evaluate_change, needs_approval
 from netgpt.sim_networks.topology import Topology, build_topology
 from netgpt.sim_networks.twin import DigitalTwin, TrafficMatrix
-from netgpt.telemetry.base import RateSample
+from netgpt.telemetry.base import RateSample, ServiceMetricsSource
 from netgpt.telemetry.poller import TelemetryPoller
 from netgpt.telemetry.views import latest_by_interface, tomogravity_traffic_matrix
 from netgpt.tools.applier import apply_changes
@@ -73,7 +79,7 @@ from netgpt.tools.netconf import NetconfDriver, netconf_drivers
 __all__ = ["BackgroundTelemetry", "IntentPlatform", "PendingApproval", "RunResult"]
 
 # kinds whose compilation or verification needs the current traffic
-_TRAFFIC_KINDS = frozenset({"utilization_ceiling", "bandwidth", "latency"})
+_TRAFFIC_KINDS = frozenset({"utilization_ceiling", "bandwidth", "latency", "slo"})
 
 
 class BackgroundTelemetry:
@@ -271,8 +277,22 @@ class IntentPlatform:
         self._traffic: TrafficMatrix | None = None
         self._plan_adapter: str | None = None  # "" once known that the model has none
         self.telemetry: BackgroundTelemetry | None = None
+        # managed workloads: where their instances run, and where their requests are recorded
+        self.workloads: dict[str, WorkloadPlacement] = {}
+        self.service_metrics: ServiceMetricsSource | None = None
         self._last_change = 0.0  # monotonic time of the last apply
         self.graph = build_intent_graph(self._context(), self.checkpointer)
+
+    def manage_workload(self, placement: WorkloadPlacement,
+                        metrics: ServiceMetricsSource | None = None) -> None:
+        """Know where ``placement.workload`` runs, and where its requests are recorded.
+
+        The placement gives its objectives' paths; ``metrics`` is the store its objectives are
+        measured from.
+        """
+        self.workloads[placement.workload] = placement
+        if metrics is not None:
+            self.service_metrics = metrics
 
     def start_telemetry(self, interval_s: float = 1.0, *, wait: bool = True) -> None:
         """Poll in the background so runs plan with fresh rates without sampling themselves."""
@@ -417,7 +437,8 @@ class IntentPlatform:
         def compile_(intent: Intent, configs: Mapping[str, DeviceConfig]) -> list[ChangeSet]:
             return compile_alternatives(intent, topo, configs,
                                         traffic=self._traffic_for([intent]),
-                                        limit=self.plan_alternatives)
+                                        limit=self.plan_alternatives,
+                                        workloads=self.workloads)
 
         def verify_twin(
             intent: Intent, after: Mapping[str, DeviceConfig], active: Sequence[Intent]

@@ -8,6 +8,11 @@ violated. A violated intent is re-planned through the same graph (conflicts, twi
 approval, confirmed commit); when no plan passes, the watcher escalates to the operator (audit
 ``escalated``) and leaves the network as it is.
 
+A workload's service-level objective (``slo``) is judged on its recorded requests
+(:attr:`IntentPlatform.service_metrics`) since the intent was last deployed, within the last
+``slo_window_s``; the repair re-plans it like any intent, and its plan keeps headroom on the
+workload's edge-cloud paths (:func:`netgpt.intents.compiler.slo_path_ceilings`).
+
 With a forecaster, a utilization ceiling that holds now is also judged ahead: the egress
 utilization history of its links (the platform's background telemetry) is forecast ``horizon``
 steps on; when the probability that a link exceeds the ceiling within the horizon reaches
@@ -18,6 +23,7 @@ the same guards; the report and the audit say the violation was predicted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,16 +32,20 @@ import numpy as np
 
 from netgpt.agents.platform import IntentPlatform
 from netgpt.edge_models.base import Forecaster
+from netgpt.errors import TelemetryError
+from netgpt.intents.compiler import slo_sites
 from netgpt.intents.model import (
     ExpectationResult,
     FulfilmentReport,
     Intent,
     LifecycleState,
+    ServiceLevelExpectation,
     UtilizationCeilingExpectation,
 )
 from netgpt.intents.verify import evaluate_expectation, path_links, scoped_links
 from netgpt.sim_networks.twin import Demand, DigitalTwin, TrafficMatrix
 from netgpt.telemetry.base import RateSample
+from netgpt.telemetry.views import service_level
 
 __all__ = ["IntentWatcher", "PredictedViolation", "WatchEvent"]
 
@@ -133,6 +143,7 @@ class IntentWatcher:
         upper_level: float = 0.9,
         min_history: int = 24,
         history_rows: int = 288,
+        slo_window_s: float = 60.0,
     ) -> None:
         self.platform = platform
         self.actor = actor
@@ -142,6 +153,7 @@ class IntentWatcher:
         self.upper_level = upper_level
         self.min_history = min_history
         self.history_rows = history_rows  # the newest polls the forecaster is shown
+        self.slo_window_s = slo_window_s
 
     def predict(
         self,
@@ -198,6 +210,36 @@ class IntentWatcher:
                        if crosses else d)
         return TrafficMatrix(tuple(out))
 
+    def service_objective(
+        self, intent: Intent, index: int, e: ServiceLevelExpectation, at: datetime
+    ) -> ExpectationResult:
+        """``e`` measured on the workload's requests since ``intent`` was last deployed.
+
+        With no request to judge yet, it holds and says so (nothing says it does not).
+        """
+        p = self.platform
+        if p.service_metrics is None:
+            return evaluate_expectation(e, index, DigitalTwin(p.topology, {}), at=at)
+        deployed = [c.at.timestamp() for c in intent.history
+                    if c.state is LifecycleState.DEPLOYED]
+        since = max([time.time() - self.slo_window_s, *deployed[-1:]])
+        frame = p.service_metrics.service_frame(workload=e.workload, since=since)
+        sites = slo_sites(e, p.topology)
+        if sites is not None:
+            frame = frame[frame["site"].isin(sites)]
+        where = "every site" if sites is None else "site " + ", ".join(sites)
+        try:
+            level = service_level(frame, e.metric, window_s=time.time() - since)
+        except TelemetryError as exc:
+            return ExpectationResult(index=index, holds=True, measurement=f"{where}: {exc}",
+                                     target=e.target, source="telemetry", at=at)
+        upper = e.metric.startswith("latency")
+        holds = level.value <= e.target if upper else level.value >= e.target
+        return ExpectationResult(
+            index=index, holds=holds, value=level.value, target=e.target, source="telemetry",
+            at=at, measurement=f"{e.workload} at {where}: {level}; objective "
+            f"{'at most' if upper else 'at least'} {e.target:g}")
+
     def judge(
         self,
         intent: Intent,
@@ -211,6 +253,9 @@ class IntentWatcher:
         for i, e in enumerate(intent.expectations):
             if isinstance(e, UtilizationCeilingExpectation):
                 results.append(_ceiling_from_telemetry(e, i, twin, rates, at))
+                continue
+            if isinstance(e, ServiceLevelExpectation):
+                results.append(self.service_objective(intent, i, e, at))
                 continue
             if traffic is None and e.kind in ("bandwidth", "latency"):
                 traffic = self.platform.measure_traffic()

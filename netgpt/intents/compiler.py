@@ -38,7 +38,12 @@ Built on the current configs and the digital twin, deterministic, pure (no I/O).
 - **latency**: if the largest ECMP path delay exceeds ``max_ms``, take the lowest-delay path and
   raise the cost of the first deviating edge of each shortest path that is too slow until only
   fast enough paths remain shortest; :class:`CompileError` if even the fastest path is too slow.
-- **slo**: not compilable to device config: an empty change set with a note.
+- **slo** of a placed workload (``workloads`` names where its instances run): the objective's
+  network share is headroom on the paths between the scope's edge instances and the cloud
+  instance, both ways: a utilization ceiling of :data:`SLO_PATH_CEILING` on each, planned as the
+  ceiling above (queueing delay grows as rho / (1 - rho): at 80% a burst already doubles it, and
+  past 100% queues fill and drop). Whether the objective itself holds is measured from the
+  workload's requests (live verification). Without a placement: an empty change set with a note.
 
 IGP costs are per direction (the sending interface's cost), so a raise never moves reverse traffic.
 
@@ -74,8 +79,10 @@ from netgpt.errors import ConfigError
 from netgpt.intents.model import (
     AccessAction,
     AccessExpectation,
+    AnyEndpoint,
     BandwidthExpectation,
     BandwidthMode,
+    DeviceEndpoint,
     Expectation,
     Intent,
     LatencyExpectation,
@@ -84,6 +91,7 @@ from netgpt.intents.model import (
     ServiceLevelExpectation,
     UtilizationCeilingExpectation,
     WaypointExpectation,
+    WorkloadPlacement,
 )
 from netgpt.intents.plan import ChangeSet, DeviceChange
 from netgpt.intents.resolve import (
@@ -788,6 +796,65 @@ def _scope_devices(intent: Intent, topology: Topology) -> set[str]:
     return allowed
 
 
+SLO_PATH_CEILING = 0.8
+"""The utilization a workload's objective keeps its edge-cloud paths under (see above)."""
+
+
+def slo_sites(e: ServiceLevelExpectation, topology: Topology) -> tuple[str, ...] | None:
+    """The sites an objective is about (``None``: every site, scope ``any``)."""
+    if isinstance(e.scope, AnyEndpoint):
+        return None
+    where = resolve_endpoint(e.scope, topology)
+    return tuple(sorted({str(topology.graph.nodes[d].get("site", d)) for d in where.devices}))
+
+
+def slo_path_ceilings(
+    e: ServiceLevelExpectation, placement: WorkloadPlacement, topology: Topology
+) -> list[UtilizationCeilingExpectation]:
+    """The path ceilings that are ``e``'s network share: each edge in scope to the cloud, and back.
+
+    Scope ``any``: every edge instance; a site, group or device: the edge instances of the
+    sites it touches. :class:`CompileError` when the scope has no edge instance.
+    """
+    sites = slo_sites(e, topology)
+    if sites is None:
+        edges = sorted(set(placement.edges.values()))
+    else:
+        edges = sorted({placement.edges[s] for s in sites if s in placement.edges})
+        if not edges:
+            raise CompileError(
+                f"workload {e.workload!r} has no edge instance at sites {list(sites)}; it runs "
+                f"edges at {sorted(placement.edges)}")
+    cloud = placement.cloud_device
+    out = []
+    for edge in edges:
+        if edge == cloud:
+            continue
+        for a, b in ((edge, cloud), (cloud, edge)):
+            out.append(UtilizationCeilingExpectation(
+                max_utilization=SLO_PATH_CEILING, source=DeviceEndpoint(name=a),
+                destination=DeviceEndpoint(name=b)))
+    return out
+
+
+def _slo(plan: _Plan, index: int, e: ServiceLevelExpectation, traffic: TrafficMatrix | None,
+         workloads: Mapping[str, WorkloadPlacement]) -> None:
+    placement = workloads.get(e.workload)
+    if placement is None:
+        plan.notes.append(
+            f"expectation #{index} (slo {e.metric} of {e.workload}): no placement of workload "
+            f"{e.workload!r} is known, so there is no path to keep; it is watched by live "
+            "verification")
+        return
+    ceilings = slo_path_ceilings(e, placement, plan.topology)
+    for ceiling in ceilings:
+        _ceiling(plan, index, ceiling, traffic)
+    plan.notes.append(
+        f"expectation #{index} (slo {e.metric} of {e.workload}): {len(ceilings)} edge-cloud "
+        f"path direction(s) kept under {SLO_PATH_CEILING:.0%}; the objective itself is "
+        "measured from the workload's requests")
+
+
 def compile_intent(
     intent: Intent,
     topology: Topology,
@@ -795,13 +862,15 @@ def compile_intent(
     *,
     traffic: TrafficMatrix | None = None,
     avoid: frozenset[tuple[str, str]] = frozenset(),
+    workloads: Mapping[str, WorkloadPlacement] | None = None,
 ) -> ChangeSet:
     """Compile ``intent`` into per-device candidate configs built on ``configs``.
 
     Devices missing from ``configs`` run their day-0 config. Only devices whose config changes
     appear in the change set, each with its full candidate and the reasons. ``avoid``: link
     directions to keep the plan's paths off where another way exists, and whose IGP cost a
-    ceiling repair must not raise (see :func:`compile_alternatives`). Raises
+    ceiling repair must not raise (see :func:`compile_alternatives`). ``workloads``: where
+    managed workloads run, by name (their objectives' paths). Raises
     :class:`CompileError` when the intent cannot be met here or would override another intent,
     :class:`ConfigError` for names the topology does not have.
     """
@@ -838,10 +907,7 @@ def compile_intent(
             _latency(plan, index, e)
         else:
             assert isinstance(e, ServiceLevelExpectation)
-            plan.notes.append(
-                f"expectation #{index} (slo {e.metric} of {e.workload}) has no device config; "
-                "it is watched by live verification"
-            )
+            _slo(plan, index, e, traffic, workloads or {})
     for _, e in plan.allows:  # the intent's own drop rules must not stop what it allows
         t = resolve_traffic(e.traffic, plan.topology)
         _ensure_open(plan, t, t.label, e.window, note=False)
@@ -878,6 +944,7 @@ def compile_alternatives(
     *,
     traffic: TrafficMatrix | None = None,
     limit: int = 3,
+    workloads: Mapping[str, WorkloadPlacement] | None = None,
 ) -> list[ChangeSet]:
     """Up to ``limit`` distinct plans for ``intent``; the first is :func:`compile_intent`'s.
 
@@ -888,12 +955,12 @@ def compile_alternatives(
     """
     if limit < 1:
         raise ConfigError(f"limit must be at least 1, got {limit}")
-    plans = [compile_intent(intent, topology, configs, traffic=traffic)]
+    plans = [compile_intent(intent, topology, configs, traffic=traffic, workloads=workloads)]
     avoid = set(plans[0].steered)
     while len(plans) < limit and avoid and plans[-1].changes:
         try:
             alt = compile_intent(intent, topology, configs, traffic=traffic,
-                                 avoid=frozenset(avoid))
+                                 avoid=frozenset(avoid), workloads=workloads)
         except CompileError:
             break
         if not alt.changes or any(alt.candidates() == p.candidates() for p in plans):

@@ -17,7 +17,7 @@ from typing import Annotated, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from netgpt.device_config import IPProtocol, PortRange, TimeWindow
-from netgpt.errors import LifecycleError
+from netgpt.errors import ConfigError, LifecycleError
 
 __all__ = [
     "MAX_INTENT_TEXT",
@@ -46,6 +46,7 @@ __all__ = [
     "TrafficSelector",
     "UtilizationCeilingExpectation",
     "WaypointExpectation",
+    "WorkloadPlacement",
     "new_intent_id",
 ]
 
@@ -248,6 +249,33 @@ class ServiceLevelExpectation(BaseModel):
         if self.metric == "availability" and not self.target <= 1:
             raise ValueError(f"availability target {self.target} must be a fraction up to 1")
         return self
+
+
+class WorkloadPlacement(BaseModel):
+    """Where a managed workload's instances run, so its objectives map onto network paths.
+
+    ``cloud_device`` hosts the cloud instance; ``edges`` maps each site to the device hosting
+    that site's edge instance. Edge and cloud talk over ``protocol``/``port``.
+    """
+
+    model_config = _STRICT
+    workload: Name
+    cloud_device: Name
+    edges: dict[Name, Name] = Field(default_factory=dict)
+    protocol: Literal["tcp", "udp"] = "tcp"
+    port: int = Field(default=8800, ge=1, le=65535)
+
+    def edge_of(self, site: str) -> str:
+        """The device of ``site``'s edge instance; ConfigError naming the known sites otherwise."""
+        try:
+            return self.edges[site]
+        except KeyError:
+            raise ConfigError(f"workload {self.workload!r} has no edge instance at site {site!r}; "
+                             f"it has {sorted(self.edges) or 'none'}") from None
+
+    def moved(self, site: str, device: str) -> WorkloadPlacement:
+        """A copy with ``site``'s edge instance on ``device``."""
+        return self.model_copy(update={"edges": {**self.edges, site: device}})
 
 
 Expectation = Annotated[

@@ -8,7 +8,9 @@ from typing import Protocol
 
 import pandas as pd
 
-__all__ = ["CounterSample", "RateSample", "TelemetryStore"]
+__all__ = [
+    "CounterSample", "RateSample", "ServiceMetricsSource", "ServiceSample", "TelemetryStore",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,37 @@ class RateSample:
         return self.out_mbps / self.speed_mbps if self.speed_mbps > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class ServiceSample:
+    """One request through a managed workload (the generative service): where its time went.
+
+    Times are milliseconds, ``timestamp`` epoch seconds at completion. ``mode`` is
+    ``edge+cloud`` or ``cloud-only``; ``edge_device`` / ``cloud_device`` are where the
+    instances that served it run; ``wan_bytes_up`` / ``wan_bytes_down`` count application bytes
+    between them (headers included). ``ok`` is False for a failed request (``error`` says why);
+    ``services`` names the local context the answer was given.
+    """
+
+    request_id: str
+    timestamp: float
+    workload: str
+    site: str
+    mode: str
+    edge_device: str
+    cloud_device: str
+    edge_ms: float
+    network_ms: float
+    cloud_ms: float
+    total_ms: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wan_bytes_up: int = 0
+    wan_bytes_down: int = 0
+    ok: bool = True
+    error: str = ""
+    services: str = ""
+
+
 class TelemetryStore(Protocol):
     """Where samples go and how models and the UI read them back."""
 
@@ -87,4 +120,18 @@ class TelemetryStore(Protocol):
 
     def close(self) -> None:
         """Release the store's resources."""
+        ...
+
+
+class ServiceMetricsSource(Protocol):
+    """Where a managed workload's requests are read back (a store's ``service_frame``)."""
+
+    def service_frame(
+        self,
+        *,
+        workload: str | None = None,
+        site: str | None = None,
+        since: float | None = None,
+    ) -> pd.DataFrame:
+        """Requests (columns of :class:`ServiceSample`, ``time`` for ``timestamp``), by time."""
         ...

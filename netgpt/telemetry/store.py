@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from netgpt.sqlite import open_sqlite
-from netgpt.telemetry.base import CounterSample, RateSample
+from netgpt.telemetry.base import CounterSample, RateSample, ServiceSample
 
 __all__ = ["SqliteTelemetryStore"]
 
@@ -29,7 +29,22 @@ CREATE TABLE IF NOT EXISTS rates (
 );
 CREATE INDEX IF NOT EXISTS rates_dev_time ON rates (device, interface, time);
 CREATE INDEX IF NOT EXISTS rates_time ON rates (time);
+CREATE TABLE IF NOT EXISTS service_requests (
+    request_id TEXT NOT NULL, time REAL NOT NULL, workload TEXT NOT NULL, site TEXT NOT NULL,
+    mode TEXT NOT NULL, edge_device TEXT NOT NULL, cloud_device TEXT NOT NULL,
+    edge_ms REAL NOT NULL, network_ms REAL NOT NULL, cloud_ms REAL NOT NULL,
+    total_ms REAL NOT NULL, prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL,
+    wan_bytes_up INTEGER NOT NULL, wan_bytes_down INTEGER NOT NULL, ok INTEGER NOT NULL,
+    error TEXT NOT NULL, services TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS service_requests_time ON service_requests (workload, site, time);
 """
+
+_SERVICE_COLUMNS = [
+    "request_id", "time", "workload", "site", "mode", "edge_device", "cloud_device", "edge_ms",
+    "network_ms", "cloud_ms", "total_ms", "prompt_tokens", "completion_tokens", "wan_bytes_up",
+    "wan_bytes_down", "ok", "error", "services",
+]
 
 _RATE_COLUMNS = [
     "device",
@@ -104,6 +119,41 @@ class SqliteTelemetryStore:
         speed = frame["speed_mbps"].where(frame["speed_mbps"] > 0)
         frame["in_utilization"] = (frame["in_mbps"] / speed).fillna(0.0)
         frame["out_utilization"] = (frame["out_mbps"] / speed).fillna(0.0)
+        return frame
+
+    def add_service_samples(self, samples: Iterable[ServiceSample]) -> None:
+        """Store requests of a managed workload (see :class:`ServiceSample`)."""
+        rows = [astuple(s) for s in samples]
+        with self._lock:
+            self._db.executemany(
+                f"INSERT INTO service_requests VALUES ({','.join('?' * len(_SERVICE_COLUMNS))})",
+                rows,
+            )
+            self._db.commit()
+
+    def service_frame(
+        self,
+        *,
+        workload: str | None = None,
+        site: str | None = None,
+        since: float | None = None,
+    ) -> pd.DataFrame:
+        """A workload's requests as a DataFrame (columns of :class:`ServiceSample`, ``time``)."""
+        where: list[str] = []
+        args: list[object] = []
+        for column, value in (("workload", workload), ("site", site)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("time >= ?")
+            args.append(since)
+        sql = "SELECT * FROM service_requests" + (
+            " WHERE " + " AND ".join(where) if where else "")
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY time", args).fetchall()
+        frame = pd.DataFrame(rows, columns=_SERVICE_COLUMNS)
+        frame["ok"] = frame["ok"].astype(bool)
         return frame
 
     def latest_rates(self) -> pd.DataFrame:

@@ -20,10 +20,12 @@ from netgpt.telemetry.base import RateSample
 
 __all__ = [
     "LinkUtilization",
+    "ServiceLevel",
     "UtilizationSeries",
     "estimate_traffic_matrix",
     "latest_by_interface",
     "link_utilizations",
+    "service_level",
     "tomogravity_traffic_matrix",
     "utilization_series",
 ]
@@ -197,3 +199,52 @@ def utilization_series(
         with np.errstate(invalid="ignore", divide="ignore"):
             values[:, i] = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
     return UtilizationSeries(wanted, times, values, float(step_s))
+
+
+SERVICE_METRICS = ("latency_p95_ms", "latency_p50_ms", "availability", "throughput_mbps")
+
+
+@dataclass(frozen=True)
+class ServiceLevel:
+    """One service-level metric measured over a workload's recent requests."""
+
+    metric: str
+    value: float
+    requests: int
+    failed: int
+    window_s: float
+
+    def __str__(self) -> str:
+        unit = {"availability": "", "throughput_mbps": " Mbit/s"}.get(self.metric, " ms")
+        return (f"{self.metric} {self.value:.4g}{unit} over {self.requests} requests "
+                f"({self.failed} failed) in {self.window_s:.0f} s")
+
+
+def service_level(frame: pd.DataFrame, metric: str, *, window_s: float) -> ServiceLevel:
+    """``metric`` over the requests in ``frame`` (a store's ``service_frame``).
+
+    Latency percentiles are over the requests that succeeded (nearest rank on ``total_ms``),
+    availability is the share that succeeded, throughput the bytes both ways over ``window_s``.
+    Raises :class:`TelemetryError` for an unknown metric or when there is no request to judge.
+    """
+    if metric not in SERVICE_METRICS:
+        raise TelemetryError(f"unknown service metric {metric!r}; choose one of "
+                             f"{list(SERVICE_METRICS)}")
+    if frame.empty:
+        raise TelemetryError(f"no request of the workload in the last {window_s:.0f} s to "
+                             f"measure {metric}; send traffic or widen the window")
+    ok = frame[frame["ok"]]
+    failed = int(len(frame) - len(ok))
+    if metric == "availability":
+        value = float(len(ok) / len(frame))
+    elif metric == "throughput_mbps":
+        value = float((frame["wan_bytes_up"].sum() + frame["wan_bytes_down"].sum()) * 8
+                      / max(window_s, 1e-9) / 1e6)
+    else:
+        if ok.empty:
+            raise TelemetryError(f"every one of {len(frame)} requests failed, so {metric} "
+                                 "has no value; see the requests' errors")
+        q = 0.95 if metric == "latency_p95_ms" else 0.5
+        ordered = np.sort(ok["total_ms"].to_numpy(dtype=float))
+        value = float(ordered[max(0, int(np.ceil(q * len(ordered))) - 1)])
+    return ServiceLevel(metric, value, len(frame), failed, window_s)

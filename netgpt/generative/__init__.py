@@ -1,0 +1,1 @@
+"""The generative service: NetGPT's own workload (edge prompt completion + cloud answer)."""

@@ -1,0 +1,415 @@
+"""The generative service: a site's edge completes the request, the cloud answers, over the WAN.
+
+:class:`GenerativeService` serves one request in one of two modes:
+
+* ``edge+cloud`` (NetGPT): the site's edge instance completes the user's words with the site's
+  context (:class:`~netgpt.generative.base.PromptCompleter`, the site's LoRA adapter); only the
+  completed prompt crosses the WAN; the cloud model answers.
+* ``cloud-only``: the user's words and the site's whole context cross the WAN; the cloud
+  completes them with the global model (site adapters live at the edge) and answers.
+
+The WAN leg is a :class:`WanPath`: :class:`EmbeddedWan` times it on the embedded network's
+live state (:mod:`netgpt.sim_networks.flow_timing`: the path the network forwards the flow on,
+its delays, queues and losses), and the service waits that long, so a client measures what a
+user would. Every request, failed ones too, becomes one
+:class:`~netgpt.telemetry.base.ServiceSample` handed to ``record`` (the telemetry store).
+
+Placement (:class:`~netgpt.intents.model.WorkloadPlacement`) says where each instance runs;
+:meth:`GenerativeService.move_edge` moves a site's edge instance and says what the move cost.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Protocol
+
+import networkx as nx
+
+from netgpt.cloud_models.base import ChatMessage, ChatRequest, LanguageModel
+from netgpt.errors import ConfigError, LLMError
+from netgpt.generative.base import CompletedPrompt, PromptCompleter, ServiceMode, SiteContext
+from netgpt.intents.model import WorkloadPlacement
+from netgpt.sim_networks.flow_timing import (
+    FlowDroppedError,
+    FlowTiming,
+    QueueModel,
+    exchange_timing,
+)
+from netgpt.sim_networks.live import LiveNetwork
+from netgpt.sim_networks.topology import Topology
+from netgpt.telemetry.base import ServiceSample
+
+__all__ = [
+    "DEFAULT_WORKLOAD",
+    "MAX_REQUEST_CHARS",
+    "SYSTEM_PROMPT",
+    "EmbeddedWan",
+    "GenerativeService",
+    "LocalWan",
+    "PlacementMove",
+    "ServiceAnswer",
+    "ServiceStream",
+    "WanPath",
+    "default_placement",
+    "files_bytes",
+]
+
+DEFAULT_WORKLOAD = "generative"
+MAX_REQUEST_CHARS = 2000
+SYSTEM_PROMPT = (
+    "You are NetGPT, the network's assistant. Answer the user's request in two or three "
+    "sentences. Use the local context the request gives (site, local time, nearby services, "
+    "network facts) and name the local service you recommend."
+)
+# What an HTTP/1.1 POST and its 200 answer add to the JSON bodies (request line, host, content
+# type and length, keep-alive; status line, date, server, content type and length).
+_REQUEST_HEADERS = (
+    "POST /v1/chat/completions HTTP/1.1\r\nHost: cloud:8800\r\nContent-Type: application/json\r\n"
+    "Content-Length: 00000\r\nConnection: keep-alive\r\nAuthorization: Bearer "
+    + "x" * 40 + "\r\n\r\n"
+)
+_ANSWER_HEADERS = (
+    "HTTP/1.1 200 OK\r\ndate: Sun, 22 Nov 2026 12:00:00 GMT\r\nserver: uvicorn\r\n"
+    "content-type: application/json\r\ncontent-length: 00000\r\n\r\n"
+)
+
+
+class WanPath(Protocol):
+    """Carries one exchange between an edge instance and the cloud instance."""
+
+    def exchange(self, flow_id: str, edge_device: str, cloud_device: str, *, bytes_up: int,
+                 bytes_down: int, port: int) -> FlowTiming:
+        """Time the exchange; :class:`FlowDroppedError` when the network drops it."""
+        ...
+
+
+class LocalWan:
+    """No network between the instances (everything on one host): the exchange takes no time."""
+
+    def exchange(self, flow_id: str, edge_device: str, cloud_device: str, *, bytes_up: int,
+                 bytes_down: int, port: int) -> FlowTiming:
+        """A zero-time exchange."""
+        return FlowTiming(0.0, 0.0, 0.0, 0.0, (edge_device, cloud_device), (), 0.0, 0)
+
+
+class EmbeddedWan:
+    """The exchange timed on the embedded network's live state (routing, ACLs, loads)."""
+
+    def __init__(self, live: LiveNetwork, queue: QueueModel | None = None) -> None:
+        self.live = live
+        self.queue = queue or QueueModel()
+
+    def exchange(self, flow_id: str, edge_device: str, cloud_device: str, *, bytes_up: int,
+                 bytes_down: int, port: int) -> FlowTiming:
+        """The flow's path, delays, queues and losses on the network as it is now."""
+        return exchange_timing(self.live.twin(), self.live.report, edge_device, cloud_device,
+                               flow_id=flow_id, bytes_up=bytes_up, bytes_down=bytes_down,
+                               port=port, queue=self.queue)
+
+
+def _addressable(topology: Topology, device: str) -> bool:
+    return bool(topology.local_prefixes(device))
+
+
+def default_placement(topology: Topology, *, workload: str = DEFAULT_WORKLOAD,
+                      cloud_device: str | None = None, port: int = 8800) -> WorkloadPlacement:
+    """Where the service runs by default: the cloud in the server farm, an edge at every site.
+
+    The cloud instance goes to the device of a group of kind ``servers``, or else to the device
+    nearest, by link delay, to all others; each site's edge to its best-connected device. Only
+    devices with local prefixes can host an instance (a flow needs an address). Raises
+    :class:`ConfigError` for an unknown or unaddressable ``cloud_device``.
+    """
+    g = topology.graph
+    hosts = [d for d in topology.devices if _addressable(topology, d)]
+    if not hosts:
+        raise ConfigError(f"topology {topology.name!r} has no device with local prefixes to "
+                          "host the service")
+    if cloud_device is None:
+        farms = [grp.device for grp in topology.groups.values() if grp.kind == "servers"]
+        if farms:
+            cloud_device = farms[0]
+        else:
+            dist = dict(nx.all_pairs_dijkstra_path_length(g, weight="delay_ms"))
+            cloud_device = min(hosts, key=lambda d: (sum(dist[d].values()), d))
+    elif cloud_device not in g:
+        raise ConfigError(f"cloud device {cloud_device!r} is not in topology {topology.name!r}; "
+                          f"devices: {topology.devices}")
+    elif cloud_device not in hosts:
+        raise ConfigError(f"cloud device {cloud_device!r} has no local prefixes, so no flow can "
+                          f"reach it; choose one of {hosts}")
+    edges: dict[str, str] = {}
+    for d in sorted(hosts, key=lambda d: (-g.degree(d), d)):
+        edges.setdefault(str(g.nodes[d].get("site", d)), d)
+    return WorkloadPlacement(workload=workload, cloud_device=cloud_device, edges=edges, port=port)
+
+
+@dataclass(frozen=True)
+class ServiceAnswer:
+    """One answered request: the text, the completed prompt and where the time went."""
+
+    text: str
+    prompt: CompletedPrompt
+    sample: ServiceSample
+    timing: FlowTiming
+
+
+@dataclass(frozen=True)
+class PlacementMove:
+    """A site's edge instance moved to another device, and what the move cost.
+
+    ``bytes_moved`` is the edge model and the site's adapter copied to the new device;
+    ``transfer_ms`` the time that copy takes over the network as it is now.
+    """
+
+    site: str
+    old_device: str
+    new_device: str
+    bytes_moved: int
+    transfer_ms: float
+
+
+class ServiceStream:
+    """The answer's text in pieces; :attr:`answer` is set once the pieces are exhausted."""
+
+    def __init__(self, pieces: Iterator[str]) -> None:
+        self._pieces = pieces
+        self.answer: ServiceAnswer | None = None
+
+    def __iter__(self) -> Iterator[str]:
+        return self._pieces
+
+
+def _body_bytes(payload: object, headers: str) -> int:
+    return len(headers.encode()) + len(json.dumps(payload, separators=(",", ":")).encode())
+
+
+class GenerativeService:
+    """Serves requests from users at sites (see the module docstring).
+
+    ``contexts(site)`` gives the site's context at the moment of the request; ``record``
+    receives every :class:`ServiceSample`; ``wait_network``: sleep the WAN time so callers
+    measure it (off in tests that only count). ``edge_bytes`` is what moving an edge instance
+    copies (its model and adapter files).
+    """
+
+    def __init__(
+        self,
+        *,
+        placement: WorkloadPlacement,
+        completer: PromptCompleter,
+        cloud: LanguageModel,
+        contexts: Callable[[str], SiteContext],
+        wan: WanPath | None = None,
+        record: Callable[[Sequence[ServiceSample]], None] | None = None,
+        wait_network: bool = True,
+        max_tokens: int = 160,
+        edge_bytes: int = 0,
+    ) -> None:
+        self.completer = completer
+        self.cloud = cloud
+        self.contexts = contexts
+        self.wan: WanPath = wan or LocalWan()
+        self.record = record
+        self.wait_network = wait_network
+        self.max_tokens = max_tokens
+        self.edge_bytes = edge_bytes
+        self._placement = placement
+        self._lock = threading.Lock()
+
+    @property
+    def placement(self) -> WorkloadPlacement:
+        """Where the instances run now."""
+        with self._lock:
+            return self._placement
+
+    @property
+    def sites(self) -> list[str]:
+        """Sites with an edge instance."""
+        return sorted(self.placement.edges)
+
+    def warm_up(self) -> None:
+        """Complete one request per site, unrecorded, as an instance does when it starts.
+
+        The first completion with a site's adapter loads it (about half a second for the first
+        of all); a started instance has paid that before its first user.
+        """
+        for site in self.sites:
+            self.completer.complete("hello", self.contexts(site), use_adapter=True)
+
+    # -- one request ------------------------------------------------------------------------
+
+    def _check(self, site: str, request: str, mode: str) -> tuple[str, str]:
+        if mode not in ("edge+cloud", "cloud-only"):
+            raise ConfigError(f"mode {mode!r} must be 'edge+cloud' or 'cloud-only'")
+        text = request.strip()
+        if not text:
+            raise ConfigError("the request is empty; say what you need in a few words")
+        if len(text) > MAX_REQUEST_CHARS:
+            raise ConfigError(f"the request has {len(text)} characters; the service takes at "
+                              f"most {MAX_REQUEST_CHARS}")
+        placement = self.placement
+        if site not in placement.edges:
+            raise ConfigError(f"no edge instance at site {site!r}; sites served: "
+                              f"{sorted(placement.edges)}")
+        return placement.edges[site], placement.cloud_device
+
+    def _cloud_request(self, prompt: str, max_tokens: int | None) -> ChatRequest:
+        return ChatRequest(messages=(ChatMessage("system", SYSTEM_PROMPT),
+                                     ChatMessage("user", prompt)),
+                           max_tokens=max_tokens or self.max_tokens, temperature=0.0)
+
+    def _complete(self, site: str, request: str, mode: ServiceMode
+                  ) -> tuple[CompletedPrompt, SiteContext, float, float, int]:
+        """(prompt, context, edge ms, cloud-side completion ms, bytes up)."""
+        context = self.contexts(site)
+        start = time.perf_counter()
+        prompt = self.completer.complete(request, context, use_adapter=mode == "edge+cloud")
+        took = (time.perf_counter() - start) * 1e3
+        if mode == "edge+cloud":
+            body: object = {"model": "netgpt-cloud", "max_tokens": self.max_tokens,
+                            "messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                                         {"role": "user", "content": prompt.text}]}
+            return prompt, context, took, 0.0, _body_bytes(body, _REQUEST_HEADERS)
+        body = {"model": "netgpt-cloud", "max_tokens": self.max_tokens,
+                "messages": [{"role": "user", "content": request}],
+                "netgpt_context": asdict(context)}
+        return prompt, context, 0.0, took, _body_bytes(body, _REQUEST_HEADERS)
+
+    def _sample(self, request_id: str, site: str, mode: ServiceMode, edge: str, cloud: str,
+                edge_ms: float, network_ms: float, cloud_ms: float, started: float, *,
+                prompt_tokens: int = 0, completion_tokens: int = 0, up: int = 0,
+                down: int = 0, error: str = "", services: Sequence[str] = ()) -> ServiceSample:
+        sample = ServiceSample(
+            request_id=request_id, timestamp=time.time(), workload=self.placement.workload,
+            site=site, mode=mode, edge_device=edge, cloud_device=cloud, edge_ms=edge_ms,
+            network_ms=network_ms, cloud_ms=cloud_ms,
+            total_ms=(time.perf_counter() - started) * 1e3, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, wan_bytes_up=up, wan_bytes_down=down,
+            ok=not error, error=error, services=",".join(services))
+        if self.record is not None:
+            self.record([sample])
+        return sample
+
+    def _wait(self, ms: float) -> None:
+        if self.wait_network and ms > 0:
+            time.sleep(ms / 1e3)
+
+    def ask(self, site: str, request: str, *, mode: ServiceMode = "edge+cloud",
+            request_id: str | None = None, max_tokens: int | None = None) -> ServiceAnswer:
+        """Answer ``request`` from a user at ``site``.
+
+        Raises :class:`ConfigError` for bad input (nothing recorded), and, after recording the
+        failed request, :class:`FlowDroppedError` when the network drops the exchange and
+        :class:`~netgpt.errors.LLMError` when the cloud model fails.
+        """
+        edge, cloud = self._check(site, request, mode)
+        rid = request_id or uuid.uuid4().hex[:12]
+        started = time.perf_counter()
+        prompt, _, edge_ms, completion_ms, up = self._complete(site, request, mode)
+        try:
+            start = time.perf_counter()
+            response = self.cloud.chat(self._cloud_request(prompt.text, max_tokens))
+            cloud_ms = completion_ms + (time.perf_counter() - start) * 1e3
+            answer_body = {"id": rid, "object": "chat.completion", "model": response.model,
+                           "choices": [{"index": 0, "finish_reason": response.finish_reason,
+                                        "message": {"role": "assistant",
+                                                    "content": response.text}}]}
+            down = _body_bytes(answer_body, _ANSWER_HEADERS)
+            timing = self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=down,
+                                       port=self.placement.port)
+        except (FlowDroppedError, LLMError) as exc:
+            self._sample(rid, site, mode, edge, cloud, edge_ms, 0.0, 0.0, started,
+                         up=up, error=str(exc))
+            raise
+        self._wait(timing.network_ms)
+        sample = self._sample(
+            rid, site, mode, edge, cloud, edge_ms, timing.network_ms, cloud_ms, started,
+            prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
+            up=up, down=down, services=prompt.services)
+        return ServiceAnswer(response.text, prompt, sample, timing)
+
+    def stream(self, site: str, request: str, *, mode: ServiceMode = "edge+cloud",
+               request_id: str | None = None, max_tokens: int | None = None) -> ServiceStream:
+        """Answer as :meth:`ask` does, the text in pieces as the cloud model writes them.
+
+        The WAN time is taken before the first piece for the request leg and after the last
+        for the answer leg; the answer's bytes are counted as they stream (the timing is made
+        for ``max_tokens`` words of answer, an upper bound). Bad input raises at once.
+        """
+        edge, cloud = self._check(site, request, mode)
+        rid = request_id or uuid.uuid4().hex[:12]
+        holder: ServiceStream
+
+        def pieces() -> Iterator[str]:
+            started = time.perf_counter()
+            prompt, _, edge_ms, completion_ms, up = self._complete(site, request, mode)
+            limit = max_tokens or self.max_tokens
+            estimate = _body_bytes({"content": "w" * 6 * limit}, _ANSWER_HEADERS)
+            try:
+                timing = self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=estimate,
+                                           port=self.placement.port)
+            except FlowDroppedError as exc:
+                self._sample(rid, site, mode, edge, cloud, edge_ms, 0.0, 0.0, started, up=up,
+                             error=str(exc))
+                raise
+            self._wait(timing.up_ms)
+            start = time.perf_counter()
+            down = len(_ANSWER_HEADERS)
+            words: list[str] = []
+            try:
+                for piece in self.cloud.stream(self._cloud_request(prompt.text, max_tokens)):
+                    down += len(json.dumps({"delta": {"content": piece}}).encode()) + 8
+                    words.append(piece)
+                    yield piece
+            except LLMError as exc:
+                self._sample(rid, site, mode, edge, cloud, edge_ms, timing.up_ms, 0.0, started,
+                             up=up, down=down, error=str(exc))
+                raise
+            cloud_ms = completion_ms + (time.perf_counter() - start) * 1e3
+            self._wait(timing.network_ms - timing.up_ms)
+            text = "".join(words)
+            sample = self._sample(
+                rid, site, mode, edge, cloud, edge_ms, timing.network_ms, cloud_ms, started,
+                prompt_tokens=len(prompt.text.split()), completion_tokens=len(text.split()),
+                up=up, down=down, services=prompt.services)
+            holder.answer = ServiceAnswer(text, prompt, sample, timing)
+
+        holder = ServiceStream(pieces())
+        return holder
+
+    # -- placement ----------------------------------------------------------------------------
+
+    def move_edge(self, site: str, device: str) -> PlacementMove:
+        """Run ``site``'s edge instance on ``device`` from now on; return what the move cost.
+
+        The copy of the edge's files is timed over the WAN from the old device to the new one
+        (the network as it is now). Raises :class:`ConfigError` for an unknown site, and
+        :class:`FlowDroppedError` when the new device cannot be reached (nothing moves).
+        """
+        placement = self.placement
+        old = placement.edge_of(site)
+        if device == old:
+            return PlacementMove(site, old, device, 0, 0.0)
+        timing = self.wan.exchange(f"move:{site}:{device}", old, device,
+                                   bytes_up=self.edge_bytes, bytes_down=0, port=placement.port)
+        with self._lock:
+            self._placement = self._placement.moved(site, device)
+        return PlacementMove(site, old, device, self.edge_bytes, timing.network_ms)
+
+
+def files_bytes(paths: Sequence[Path]) -> int:
+    """Total size of the files under ``paths`` (what moving an edge instance copies)."""
+    total = 0
+    for p in paths:
+        if p.is_dir():
+            total += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        elif p.is_file():
+            total += p.stat().st_size
+    return total
