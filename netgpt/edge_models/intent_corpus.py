@@ -448,7 +448,7 @@ _FIELD = re.compile(r"\{([A-Za-z_]+)\}")
 _OPEN, _CLOSE = "\x01", "\x02"
 
 
-def _stable_hash(list_name: str, entry: str) -> int:
+def stable_hash(list_name: str, entry: str) -> int:
     digest = hashlib.sha256(f"{list_name}\x00{entry}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
 
@@ -463,7 +463,7 @@ def _partition() -> dict[str, dict[Split, tuple[str, ...]]]:
     out: dict[str, dict[Split, tuple[str, ...]]] = {}
     for name, entries in _GRAMMAR.items():
         unique = tuple(dict.fromkeys(entries))
-        hashes = {e: _stable_hash(name, e) for e in unique}
+        hashes = {e: stable_hash(name, e) for e in unique}
         held = [e for e in unique if hashes[e] % _HELDOUT_SHARE == 0]
         if len(unique) >= 4:
             if not held:
@@ -629,7 +629,7 @@ class _Endpoint:
 _TYPO_MIN = 5
 
 
-def _typo(rng: random.Random, word: str) -> str:
+def typo(rng: random.Random, word: str) -> str:
     """``word`` with one edit: two letters swapped, one dropped, or one doubled."""
     letters = [i for i, ch in enumerate(word) if ch.isalpha()]
     if len(letters) < 2:
@@ -687,7 +687,7 @@ class _Sample:
             text = name.title() if name.islower() else name.lower()
         if self.name_typo and len(name) >= _TYPO_MIN and name.isalpha():
             self.name_typo = False
-            text = _typo(self.rng, text)
+            text = typo(self.rng, text)
         return _mark(text)
 
     def endpoint(self, ep: _Endpoint, *, use_jargon: bool = False) -> str:
@@ -1036,7 +1036,7 @@ def _misspell(rng: random.Random, text: str) -> str:
         letter = rng.choice("aeioustnrl")
         edited = word[:i] + letter + word[i + 1:]
     else:
-        edited = _typo(rng, word)
+        edited = typo(rng, word)
     return text[:a] + edited + text[b:]
 
 

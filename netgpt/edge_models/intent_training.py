@@ -172,7 +172,7 @@ def _lr(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _fit(net: Any, data: list[_Encoded], *, steps: int, batch_size: int,
+def fit_next_token(net: Any, data: list[_Encoded], *, steps: int, batch_size: int,
          lr: float, warmup: int, seed: int, params: list[Any], pad_id: int, unk_id: int,
          word_dropout: float = 0.0, deadline: float | None = None) -> list[float]:
     """Weighted next-token training; returns the mean loss of every 50 steps.
@@ -337,9 +337,10 @@ def train_intent_model(out: Path, settings: IntentModelSettings | None = None,
                         pad_token_id=vocab[PAD])
     net = GPT2LMHeadModel(config)
     deadline = started + s.max_minutes * 60
-    losses = _fit(net, data, steps=s.steps, batch_size=s.batch_size, lr=s.lr, warmup=s.warmup,
-                  seed=s.seed, params=list(net.parameters()), pad_id=vocab[PAD],
-                  unk_id=tk.unk_id, word_dropout=s.word_dropout, deadline=deadline)
+    losses = fit_next_token(net, data, steps=s.steps, batch_size=s.batch_size, lr=s.lr,
+                            warmup=s.warmup, seed=s.seed, params=list(net.parameters()),
+                            pad_id=vocab[PAD], unk_id=tk.unk_id, word_dropout=s.word_dropout,
+                            deadline=deadline)
     trained_s = round(time.monotonic() - started, 1)
     say(f"trained {len(losses)} x 50 steps in {trained_s} s, loss {losses[0]:.3f} -> "
         f"{losses[-1]:.3f}")
@@ -430,8 +431,9 @@ def train_site_adapter(model: EdgeIntentModel, site: str, out: Path, *,
         peft_net = get_peft_model(base, config, adapter_name=site)
         params = [p for p in peft_net.parameters() if p.requires_grad]
         pad = model.tokenizer.get_vocab()[PAD]
-        losses = _fit(peft_net, data, steps=s.adapter_steps, batch_size=8, lr=3e-3, warmup=10,
-                      seed=s.seed, params=params, pad_id=pad, unk_id=model.tokenizer.unk_id)
+        losses = fit_next_token(peft_net, data, steps=s.adapter_steps, batch_size=8, lr=3e-3,
+                                warmup=10, seed=s.seed, params=params, pad_id=pad,
+                                unk_id=model.tokenizer.unk_id)
         out.parent.mkdir(parents=True, exist_ok=True)
         peft_net.save_pretrained(str(out.parent), selected_adapters=[site])
         (out.parent / "README.md").unlink(missing_ok=True)  # peft's model-card stub
