@@ -91,6 +91,11 @@ def net_up(
     peak_utilization: Annotated[
         float, typer.Option(help="Busiest link's load at the diurnal peak (diurnal traffic).")
     ] = 0.5,
+    service_port: Annotated[
+        int, typer.Option(help="Also run the generative service (edge instances at the sites, "
+                          "the cloud in the server farm or the most central device), its "
+                          "OpenAI-compatible endpoint on this port; 0: no service.")
+    ] = 0,
 ) -> None:
     """Start the emulated network in the background: NETCONF + SNMP per device on 127.0.0.1."""
     from netgpt.sim_networks.runtime import start_background
@@ -99,6 +104,8 @@ def net_up(
     build_topology(topo)  # fail fast, in this process, with the topology's own message
     if not 1 <= netconf_port_base <= 65535 - 1 or not 1 <= snmp_port_base <= 65535 - 1:
         raise typer.BadParameter("port bases must be between 1 and 65534")
+    if not 0 <= service_port <= 65535:
+        raise typer.BadParameter(f"--service-port {service_port} must be 1-65535, or 0 for none")
     sd = _state_dir(state_dir)
     inv = start_background(
         topo,
@@ -108,6 +115,7 @@ def net_up(
         traffic=traffic,
         time_scale=time_scale,
         peak_utilization=peak_utilization,
+        service_port=service_port,
     )
     table = Table(title=f"network {inv.network}: {len(inv.devices)} devices up")
     for col in ("device", "role", "site", "NETCONF", "SNMP"):
@@ -118,6 +126,14 @@ def net_up(
         )
     console.print(table)
     console.print(f"inventory: {sd / 'inventory.yaml'}   stop with: netgpt net down")
+    if service_port:
+        from netgpt.generative.deploy import read_deployment
+
+        deployment = read_deployment(sd)
+        if deployment is not None:
+            console.print(f"generative service: {deployment.url}/v1/chat/completions (cloud at "
+                          f"{deployment.placement.cloud_device}; sites: "
+                          f"{', '.join(sorted(deployment.placement.edges))})")
 
 
 @net_app.command("down")
@@ -351,8 +367,10 @@ app.add_typer(forecast_app, name="forecast")
 
 from netgpt.intent_model_cli import intent_model_app  # noqa: E402
 from netgpt.llm_cli import llm_app  # noqa: E402
+from netgpt.service_cli import service_app  # noqa: E402
 
 app.add_typer(llm_app, name="llm")
+app.add_typer(service_app, name="service")
 app.add_typer(intent_model_app, name="intent-model")
 
 LinkOpt = Annotated[
@@ -469,9 +487,12 @@ ActorOpt = Annotated[str, typer.Option("--as", help="Who is acting (recorded in 
 
 def _platform(inventory: Path | None, state_dir: Path | None) -> Any:
     from netgpt.agents.platform import IntentPlatform
+    from netgpt.generative.deploy import manage_deployed_service
 
     inv = _inventory(inventory, state_dir)
-    return IntentPlatform(inv, _state_dir(state_dir) / "agent")
+    platform = IntentPlatform(inv, _state_dir(state_dir) / "agent")
+    manage_deployed_service(platform, _state_dir(state_dir))
+    return platform
 
 
 def _show_run(run: Any) -> None:

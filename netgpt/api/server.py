@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import uvicorn
-from fastapi import FastAPI
-
 from netgpt.agents.platform import IntentPlatform
 from netgpt.api.app import create_app
 from netgpt.api.auth import Role, TokenBook, write_token_file
 from netgpt.api.service import ControlService
-from netgpt.errors import ConfigError, PortInUseError
+from netgpt.errors import ConfigError
+from netgpt.generative.deploy import manage_deployed_service
+from netgpt.http_server import HttpServer as ApiServer
 from netgpt.inventory import Inventory
 from netgpt.policies.guardrails import load_policies
 from netgpt.sim_networks.topology import Topology
@@ -38,39 +35,6 @@ def load_or_create_tokens(path: Path) -> tuple[TokenBook, bool]:
         return TokenBook.from_file(path), False
     write_token_file(path, DEFAULT_USERS)
     return TokenBook.from_file(path), True
-
-
-class ApiServer:
-    """uvicorn serving ``app`` on ``host:port`` in a daemon thread; :meth:`stop` ends it."""
-
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 8080) -> None:
-        self.host, self.port = host, port
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning",
-                                access_log=False, lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="netgpt-http", daemon=True)
-
-    @property
-    def url(self) -> str:
-        """The base URL, e.g. ``http://127.0.0.1:8080``."""
-        return f"http://{self.host}:{self.port}"
-
-    def start(self, timeout_s: float = 15.0) -> None:
-        """Start and wait until it accepts connections."""
-        with socket.socket() as probe:
-            if probe.connect_ex((self.host, self.port)) == 0:
-                raise PortInUseError(f"{self.host}:{self.port} is in use; choose another --port")
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise PortInUseError(f"the API did not start on {self.url}; is the port free?")
-            time.sleep(0.02)
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait for it."""
-        self._server.should_exit = True
-        self._thread.join(timeout=15)
 
 
 @dataclass
@@ -113,6 +77,8 @@ def serving(
     policies = load_policies(policies_path) if policies_path.exists() else None
     platform = IntentPlatform(inventory, state_dir / "agent", topology=topology,
                               policies=policies)
+    if manage_deployed_service(platform, state_dir) is not None:
+        say("managing the generative service deployed on this network")
     service: ControlService | None = None
     server: ApiServer | None = None
     try:

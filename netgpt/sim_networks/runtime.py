@@ -422,8 +422,13 @@ def start_background(
     time_scale: float = 1.0,
     peak_utilization: float = 0.5,
     timeout_s: float = 20.0,
+    service_port: int = 0,
 ) -> Inventory:
-    """Start the network as a detached process and wait until every agent listens."""
+    """Start the network as a detached process and wait until every agent listens.
+
+    ``service_port``: also run the generative service there (0: none); loading its models
+    gets 90 s more to become ready.
+    """
     files = NetworkFiles(state_dir)
     cmd = [
         sys.executable,
@@ -443,10 +448,13 @@ def start_background(
         str(time_scale),
         "--peak-utilization",
         str(peak_utilization),
+        "--service-port",
+        str(service_port),
     ]
     run_detached(
-        cmd, pid_file=files.pid, ready_file=files.ready, log_file=files.log, timeout_s=timeout_s,
-        what="network", down_command="netgpt net down",
+        cmd, pid_file=files.pid, ready_file=files.ready, log_file=files.log,
+        timeout_s=timeout_s + (90.0 if service_port else 0.0), what="network",
+        down_command="netgpt net down",
     )
     return Inventory.load(files.inventory)
 

@@ -13,9 +13,32 @@ import time
 from pathlib import Path
 
 from netgpt.errors import NetGPTError
+from netgpt.http_server import HttpServer
 from netgpt.sim_networks.runtime import EmbeddedNetwork, NetworkFiles, start_daemon
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
+
+
+def _start_service(network: EmbeddedNetwork, state_dir: Path, port: int) -> HttpServer | None:
+    """The generative service on this network (``port`` 0: none), written to service.json.
+
+    Its requests are recorded in ``service.sqlite`` beside the inventory.
+    """
+    if not port:
+        return None
+    from netgpt.generative.deploy import ServiceDeployment, embedded_service, write_deployment
+    from netgpt.generative.http import create_service_app
+    from netgpt.telemetry.store import SqliteTelemetryStore
+
+    store_path = state_dir / "service.sqlite"
+    store = SqliteTelemetryStore(store_path)
+    service = embedded_service(network.live, store=store)
+    server = HttpServer(create_service_app(service), port=port)
+    server.start()
+    write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
+    print(f"generative service on {server.url}: cloud at {service.placement.cloud_device}, "
+          f"edges at {len(service.placement.edges)} sites", flush=True)
+    return server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traffic", default="diurnal")
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--peak-utilization", type=float, default=0.5)
+    parser.add_argument("--service-port", type=int, default=0,
+                        help="serve the generative service on this port (0: no service)")
     parser.add_argument(
         "--detach", action="store_true", help="fork into the background; write the PID file"
     )
@@ -52,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             snmp_port_base=args.snmp_port_base,
         )
         network.start()
+        service = _start_service(network, args.state_dir, args.service_port)
     except NetGPTError as exc:
         print(f"error: {exc}", flush=True)
         return 2
@@ -68,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stop.wait()
     finally:
+        if service is not None:
+            service.stop()
+            (args.state_dir / "service.json").unlink(missing_ok=True)
         network.stop()
         files.ready.unlink(missing_ok=True)
     print("network stopped", flush=True)

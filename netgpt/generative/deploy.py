@@ -1,0 +1,177 @@
+"""Deploying the generative service on a network: its pieces put together in one place.
+
+:func:`embedded_service` puts the service on the embedded network: edge instances at the sites,
+the cloud instance in the server farm or at the most central device
+(:func:`~netgpt.generative.service.default_placement`), the WAN leg timed on the network's live
+state, requests recorded in a telemetry store. :class:`SiteContexts` gives each request the
+site's context at that moment: the directory's local services, the local time, and what the
+network knows about the way to the cloud (round trip, the busiest link on it).
+
+The deployment is written to ``service.json`` (placement, address, store path) so the control
+plane (``netgpt serve``, ``netgpt demo``) manages the workload it did not start.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from netgpt.cloud_models.base import LanguageModel
+from netgpt.errors import ConfigError, NetGPTError
+from netgpt.generative.answer import GroundedAnswerModel
+from netgpt.generative.base import PromptCompleter, SiteContext
+from netgpt.generative.directory import SiteDirectory, load_directory, site_context
+from netgpt.generative.service import (
+    EmbeddedWan,
+    GenerativeService,
+    WanPath,
+    default_placement,
+)
+from netgpt.intents.model import WorkloadPlacement
+from netgpt.sim_networks.live import LiveNetwork
+from netgpt.sim_networks.topology import Topology
+from netgpt.telemetry.store import SqliteTelemetryStore
+
+if TYPE_CHECKING:  # the network process imports this module; it needs no agent
+    from netgpt.agents.platform import IntentPlatform
+
+__all__ = ["SERVICE_FILE", "ServiceDeployment", "SiteContexts", "embedded_service",
+           "manage_deployed_service", "read_deployment", "write_deployment"]
+
+SERVICE_FILE = "service.json"
+
+
+class SiteContexts:
+    """``contexts(site)``: the site's :class:`SiteContext` now, with live network facts."""
+
+    def __init__(self, topology: Topology, wan: WanPath,
+                 placement: Callable[[], WorkloadPlacement], *,
+                 directory: SiteDirectory | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.topology = topology
+        self.wan = wan
+        self.placement = placement
+        self.directory = directory or load_directory()
+        self.clock = clock
+
+    def network_facts(self, site: str) -> tuple[str, ...]:
+        """What the network knows about the way from ``site``'s edge to the cloud."""
+        p = self.placement()
+        edge = p.edges.get(site)
+        if edge is None:
+            return ()
+        try:
+            t = self.wan.exchange(f"probe:{site}", edge, p.cloud_device, bytes_up=0,
+                                  bytes_down=0, port=p.port)
+        except NetGPTError as exc:
+            return (f"the cloud is unreachable from here: {exc}",)
+        facts = [f"{t.rtt_ms:.0f} ms round trip to the cloud"]
+        worst = t.bottleneck
+        if worst is not None:
+            facts.append(f"busiest link toward the cloud {worst.device}-{worst.neighbour} "
+                         f"{worst.utilization:.0%} loaded")
+        return tuple(facts)
+
+    def __call__(self, site: str) -> SiteContext:
+        """The context of a user at ``site`` now (ConfigError for an unknown site)."""
+        return site_context(self.topology, site, at=self.clock(),
+                            network=self.network_facts(site), directory=self.directory)
+
+
+def _sites_with_context(topology: Topology, placement: WorkloadPlacement,
+                        directory: SiteDirectory) -> WorkloadPlacement:
+    """The placement with an edge only where the directory knows the site's services."""
+    keep = {}
+    for site, device in placement.edges.items():
+        try:
+            directory.entry(topology.name, site)
+        except ConfigError:
+            continue
+        keep[site] = device
+    if not keep:
+        raise ConfigError(f"the site directory has no site of topology {topology.name!r}; add "
+                          "its sites to netgpt/generative/data/sites.yaml")
+    return placement.model_copy(update={"edges": keep})
+
+
+def embedded_service(
+    live: LiveNetwork,
+    *,
+    store: SqliteTelemetryStore | None = None,
+    completer: PromptCompleter | None = None,
+    cloud: LanguageModel | None = None,
+    placement: WorkloadPlacement | None = None,
+    wait_network: bool = True,
+) -> GenerativeService:
+    """The service on the embedded network behind ``live`` (see the module docstring).
+
+    ``completer`` defaults to the shipped edge prompt model with its site adapters, ``cloud``
+    to :class:`GroundedAnswerModel` (no model server). Requests go to ``store`` when given. The
+    edge instances are warmed up (their adapters loaded) before it returns.
+    """
+    topology = live.topology
+    directory = load_directory()
+    place = _sites_with_context(topology, placement or default_placement(topology), directory)
+    if completer is None:
+        from netgpt.edge_models.prompt_model import EdgePromptModel
+
+        completer = EdgePromptModel.load()
+    wan = EmbeddedWan(live)
+    holder: list[GenerativeService] = []
+    contexts = SiteContexts(topology, wan, lambda: holder[0].placement, directory=directory)
+    service = GenerativeService(
+        placement=place, completer=completer, cloud=cloud or GroundedAnswerModel(),
+        contexts=contexts, wan=wan,
+        record=store.add_service_samples if store is not None else None,
+        wait_network=wait_network)
+    holder.append(service)
+    service.warm_up()
+    return service
+
+
+@dataclass(frozen=True)
+class ServiceDeployment:
+    """Where a running service is: its placement, its HTTP address, its request store."""
+
+    placement: WorkloadPlacement
+    url: str
+    store: Path
+
+
+def write_deployment(state_dir: Path, deployment: ServiceDeployment) -> Path:
+    """Write ``service.json`` into ``state_dir``; return its path."""
+    path = state_dir / SERVICE_FILE
+    path.write_text(json.dumps({"placement": deployment.placement.model_dump(mode="json"),
+                                "url": deployment.url, "store": str(deployment.store)},
+                               indent=2))
+    return path
+
+
+def read_deployment(state_dir: Path) -> ServiceDeployment | None:
+    """The service deployed on the network of ``state_dir``, or ``None`` when none runs."""
+    path = state_dir / SERVICE_FILE
+    if not path.exists():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        return ServiceDeployment(WorkloadPlacement.model_validate(raw["placement"]),
+                                 str(raw["url"]), Path(raw["store"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path} is not a service deployment ({exc}); remove it and "
+                          "restart the network with --service") from exc
+
+
+def manage_deployed_service(platform: IntentPlatform, state_dir: Path) -> ServiceDeployment | None:
+    """Let ``platform`` manage the service deployed on the network of ``state_dir``, if any.
+
+    Its placement becomes the platform's knowledge of the workload, and its request store the
+    source its objectives are measured from.
+    """
+    deployment = read_deployment(state_dir)
+    if deployment is not None:
+        platform.manage_workload(deployment.placement, SqliteTelemetryStore(deployment.store))
+    return deployment
