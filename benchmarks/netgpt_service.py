@@ -17,11 +17,14 @@ hand-written benchmark requests are served in both modes:
 
 Conditions: every link's delay times each ``--delays`` factor (1 is Abilene's real fibre
 delays), and background traffic (a gravity matrix at its daily peak) scaled so the busiest link
-runs at each ``--loads`` utilization (0: idle). Per condition and mode:
+on the service's edge-cloud paths runs at each ``--loads`` utilization (0: idle; past 1 that link
+drops the excess). Requests are served grouped by site, as one instance per site would serve
+them (its adapter stays active). Per condition and mode:
 
 * ``latency_p50_ms`` / ``latency_p95_ms``: edge + network + cloud time per request (the network
   time from :mod:`netgpt.sim_networks.flow_timing`: delays, queues, losses on the path taken;
   the service is run without sleeping it, so the table takes minutes, not hours);
+* ``edge_ms_p50``, ``network_ms_p50`` / ``_p95``, ``cloud_ms_p50``: where the time went;
 * ``wan_bytes_up`` / ``wan_bytes_down``: mean application bytes per request over the WAN;
 * ``personalization``: the share of answers that use the correct local context: the answer
   names the user's site and local time, and exactly the local services the request needs.
@@ -55,7 +58,12 @@ from netgpt.edge_models.prompt_corpus import PromptExample, personalization_set 
 from netgpt.edge_models.prompt_model import EdgePromptModel  # noqa: E402
 from netgpt.generative.base import ServiceMode  # noqa: E402
 from netgpt.generative.deploy import embedded_service  # noqa: E402
-from netgpt.generative.service import GenerativeService, ServiceAnswer  # noqa: E402
+from netgpt.generative.service import (  # noqa: E402
+    GenerativeService,
+    ServiceAnswer,
+    default_placement,
+)
+from netgpt.intents.model import WorkloadPlacement  # noqa: E402
 from netgpt.sim_networks.live import LiveNetwork  # noqa: E402
 from netgpt.sim_networks.topology import Topology, abilene  # noqa: E402
 from netgpt.sim_networks.traffic import DiurnalTraffic  # noqa: E402
@@ -69,6 +77,9 @@ class Outcome:
     """One served request: its times and bytes, and whether it used the right context."""
 
     total_ms: float
+    edge_ms: float
+    network_ms: float
+    cloud_ms: float
     up: int
     down: int
     personalized: bool
@@ -82,13 +93,31 @@ def scaled_delays(topology: Topology, factor: float) -> Topology:
     return Topology(topology.name, g, dict(topology.groups), dict(topology.services))
 
 
+def service_links(live: LiveNetwork, placement: WorkloadPlacement) -> set[tuple[str, str]]:
+    """Link directions the edge-cloud exchanges cross, both ways, on the network as it is."""
+    twin = live.twin()
+    out: set[tuple[str, str]] = set()
+    for edge in placement.edges.values():
+        for a, b in ((edge, placement.cloud_device), (placement.cloud_device, edge)):
+            for tr in twin.paths(a, twin.default_address(b)):
+                out.update(zip(tr.devices, tr.devices[1:], strict=False))
+    return out
+
+
 def loaded_network(topology: Topology, load: float) -> LiveNetwork:
-    """The network with background traffic whose busiest link runs at ``load`` (0: idle)."""
+    """The network with background traffic at ``load`` on the service's paths (0: idle).
+
+    The traffic is a gravity matrix at its daily peak, scaled so the busiest link on the
+    edge-cloud paths runs at ``load``.
+    """
     live = LiveNetwork(topology, None)
     if load > 0:
-        model = DiurnalTraffic(topology, peak_utilization=load, noise=0.0,
-                               burst_rate_per_hour=0.0)
-        live.inject(model.matrix_at(PEAK_S).demands)
+        matrix = DiurnalTraffic(topology, peak_utilization=0.5, noise=0.0,
+                                burst_rate_per_hour=0.0).matrix_at(PEAK_S)
+        links = service_links(live, default_placement(topology))
+        report = live.twin().evaluate(matrix)
+        busiest = max(report.link(a, b).utilization for a, b in links)
+        live.inject(matrix.scaled(load / busiest).demands)
     return live
 
 
@@ -110,7 +139,8 @@ def serve(service: GenerativeService, examples: list[PromptExample], mode: Servi
         answer = service.ask(ex.site, ex.request, mode=mode, request_id=f"{mode}-{i}")
         s = answer.sample
         total = s.edge_ms + s.network_ms + s.cloud_ms if not service.wait_network else s.total_ms
-        out.append(Outcome(total, s.wan_bytes_up, s.wan_bytes_down,
+        out.append(Outcome(total, s.edge_ms, s.network_ms, s.cloud_ms, s.wan_bytes_up,
+                           s.wan_bytes_down,
                            personalized(answer, ex, {x.name for x in context.services},
                                         context.local_time)))
     return out
@@ -129,6 +159,10 @@ def row(delay: float, load: float, mode: str, outcomes: list[Outcome], failed: i
     return {"delay_scale": delay, "load": load, "mode": mode,
             "latency_p50_ms": round(pct(totals, 50), 2),
             "latency_p95_ms": round(pct(totals, 95), 2),
+            "edge_ms_p50": round(pct([o.edge_ms for o in outcomes], 50), 2),
+            "network_ms_p50": round(pct([o.network_ms for o in outcomes], 50), 2),
+            "network_ms_p95": round(pct([o.network_ms for o in outcomes], 95), 2),
+            "cloud_ms_p50": round(pct([o.cloud_ms for o in outcomes], 50), 2),
             "wan_bytes_up": round(float(np.mean([o.up for o in outcomes])), 1),
             "wan_bytes_down": round(float(np.mean([o.down for o in outcomes])), 1),
             "personalization": round(float(np.mean([o.personalized for o in outcomes])), 4),
@@ -149,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     base = abilene()
     examples = (personalization_set("abilene", split="heldout", n=args.n, seed=7)
                 + personalization_set("abilene", split="benchmark", n=1000))
+    # grouped by site: one process serves every site's edge here, and in a deployment each
+    # site's instance keeps its own adapter active (no switch per request)
+    examples.sort(key=lambda e: e.site)
     completer = EdgePromptModel.load()
     rows: list[dict[str, Any]] = []
     started = time.perf_counter()

@@ -115,3 +115,20 @@ def status(
             p50 = p95 = avail = "-"
         table.add_row(site, device, str(len(rows)), p50, p95, avail)
     console.print(table)
+
+
+@service_app.command("train-edge")
+@friendly
+def train_edge(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the edge prompt model.")
+                   ] = Path("build/prompt_model"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train the edge prompt model and a LoRA adapter per site (about 2 minutes here).
+
+    The shipped model (netgpt/edge_models/prompt_weights) is this command with its defaults.
+    """
+    from netgpt.edge_models.prompt_training import PromptModelSettings, train_prompt_model
+
+    card = train_prompt_model(out, PromptModelSettings(seed=seed), log=print)
+    console.print(f"wrote {out}: {len(card.get('adapters', {}))} site adapters")
