@@ -348,7 +348,7 @@ def train_intent_model(out: Path, settings: IntentModelSettings | None = None,
     config.save_pretrained(str(out))
     tk.save(out / TOKENIZER_FILE)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()
-             if not k.endswith("attn.bias") and k != "lm_head.weight"}
+             if not k.endswith((".attn.bias", ".attn.masked_bias")) and k != "lm_head.weight"}
     save_file(state, str(out / "model.safetensors"))
     card: dict[str, Any] = {"settings": asdict(s), "examples": len(examples),
                             "unaligned": unaligned, "losses": [round(x, 4) for x in losses],
