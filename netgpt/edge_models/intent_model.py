@@ -41,6 +41,7 @@ __all__ = [
     "EdgeIntentModel",
     "EdgeReading",
     "WordVocabulary",
+    "attach_adapter",
     "output_token",
 ]
 
@@ -118,6 +119,21 @@ class WordVocabulary:
     def load(cls, path: Path) -> WordVocabulary:
         """Read a vocabulary written by :meth:`save`."""
         return cls(json.loads(path.read_text()))
+
+
+def attach_adapter(net: Any, where: Path, name: str) -> Any:
+    """``net`` with the LoRA adapter saved in ``where`` attached as ``name``, in eval mode.
+
+    The first adapter wraps the model in peft's ``PeftModel``; later ones join that wrapper.
+    """
+    from peft import PeftModel
+
+    if isinstance(net, PeftModel):
+        net.load_adapter(str(where), adapter_name=name)
+    else:
+        net = PeftModel.from_pretrained(net, str(where), adapter_name=name)
+    net.eval()
+    return net
 
 
 @dataclass(frozen=True)
@@ -205,8 +221,6 @@ class EdgeIntentModel:
 
     def load_adapter(self, site: str, path: Path | None = None) -> None:
         """Add ``site``'s LoRA adapter (from ``adapters/<site>`` unless ``path``)."""
-        from peft import PeftModel
-
         where = path or self.root / "adapters" / site
         if not (where / "adapter_config.json").is_file():
             raise ConfigError(f"no intent adapter for site {site!r} at {where}; known: "
@@ -214,11 +228,7 @@ class EdgeIntentModel:
         with self._lock, quiet_peft_warnings():
             if site in self._adapters:
                 return
-            if isinstance(self.net, PeftModel):
-                self.net.load_adapter(str(where), adapter_name=site)
-            else:
-                self.net = PeftModel.from_pretrained(self.net, str(where), adapter_name=site)
-            self.net.eval()
+            self.net = attach_adapter(self.net, where, site)
             self._adapters.add(site)
             self._active = None
             self._adapters_on = True  # peft attaches an adapter switched on

@@ -47,6 +47,7 @@ from netgpt.edge_models.intent_model import (
     UNK,
     EdgeIntentModel,
     WordVocabulary,
+    attach_adapter,
 )
 from netgpt.edge_models.prompt_corpus import MAX_SERVICES_PER_REQUEST, request_words
 from netgpt.errors import ConfigError
@@ -288,8 +289,6 @@ class EdgePromptModel:
 
     def load_adapter(self, site: str, path: Path | None = None) -> None:
         """Attach ``site``'s LoRA adapter (from ``adapters/<key>`` unless ``path``)."""
-        from peft import PeftModel
-
         key = adapter_key(site)
         where = path or self._on_disk.get(key) or self.root / "adapters" / key
         if not (where / "adapter_config.json").is_file():
@@ -298,11 +297,7 @@ class EdgePromptModel:
         with self._lock, quiet_peft_warnings():
             if key in self._loaded:
                 return
-            if isinstance(self.net, PeftModel):
-                self.net.load_adapter(str(where), adapter_name=key)
-            else:
-                self.net = PeftModel.from_pretrained(self.net, str(where), adapter_name=key)
-            self.net.eval()
+            self.net = attach_adapter(self.net, where, key)
             self._loaded.add(key)
             self._on_disk.setdefault(key, where)
             self._current = ""  # peft switched the new one on

@@ -59,6 +59,20 @@ _RATE_COLUMNS = [
 ]
 
 
+def _select(table: str, equal: dict[str, str | None], since: float | None
+            ) -> tuple[str, list[object]]:
+    """The SQL and arguments selecting ``table``'s rows that match.
+
+    Columns in ``equal`` must equal their value (``None``: any value); ``time >= since``.
+    """
+    where = [f"{column} = ?" for column, value in equal.items() if value is not None]
+    args: list[object] = [value for value in equal.values() if value is not None]
+    if since is not None:
+        where.append("time >= ?")
+        args.append(since)
+    return f"SELECT * FROM {table}" + (" WHERE " + " AND ".join(where) if where else ""), args
+
+
 class SqliteTelemetryStore:
     """Counter and rate samples in one SQLite file (``:memory:`` for tests).
 
@@ -101,16 +115,7 @@ class SqliteTelemetryStore:
         since: float | None = None,
     ) -> pd.DataFrame:
         """Rates as a DataFrame with a UTC ``timestamp`` column and utilization columns."""
-        where: list[str] = []
-        args: list[object] = []
-        for column, value in (("device", device), ("interface", interface)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("time >= ?")
-            args.append(since)
-        sql = "SELECT * FROM rates" + (" WHERE " + " AND ".join(where) if where else "")
+        sql, args = _select("rates", {"device": device, "interface": interface}, since)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY time, device, interface", args).fetchall()
         frame = pd.DataFrame(rows, columns=_RATE_COLUMNS)
@@ -139,17 +144,7 @@ class SqliteTelemetryStore:
         since: float | None = None,
     ) -> pd.DataFrame:
         """A workload's requests as a DataFrame (columns of :class:`ServiceSample`, ``time``)."""
-        where: list[str] = []
-        args: list[object] = []
-        for column, value in (("workload", workload), ("site", site)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("time >= ?")
-            args.append(since)
-        sql = "SELECT * FROM service_requests" + (
-            " WHERE " + " AND ".join(where) if where else "")
+        sql, args = _select("service_requests", {"workload": workload, "site": site}, since)
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY time", args).fetchall()
         frame = pd.DataFrame(rows, columns=_SERVICE_COLUMNS)
