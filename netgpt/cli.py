@@ -96,6 +96,11 @@ def net_up(
                           "the cloud in the server farm or the most central device), its "
                           "OpenAI-compatible endpoint on this port; 0: no service.")
     ] = 0,
+    service_llm: Annotated[
+        str, typer.Option(help="The service's cloud model: a backend name (openai_compat, "
+                          "transformers_local; settings from NETGPT_LLM_*), or empty for "
+                          "answers grounded on the prompt's context.")
+    ] = "",
 ) -> None:
     """Start the emulated network in the background: NETCONF + SNMP per device on 127.0.0.1."""
     from netgpt.sim_networks.runtime import start_background
@@ -106,6 +111,14 @@ def net_up(
         raise typer.BadParameter("port bases must be between 1 and 65534")
     if not 0 <= service_port <= 65535:
         raise typer.BadParameter(f"--service-port {service_port} must be 1-65535, or 0 for none")
+    if service_llm:
+        from netgpt.cloud_models.registry import BACKENDS
+
+        if not service_port:
+            raise typer.BadParameter("--service-llm needs --service-port (the service to run)")
+        if service_llm not in BACKENDS:
+            raise typer.BadParameter(f"--service-llm {service_llm!r} is not a backend; choose "
+                                     f"one of {', '.join(BACKENDS)}")
     sd = _state_dir(state_dir)
     inv = start_background(
         topo,
@@ -116,6 +129,7 @@ def net_up(
         time_scale=time_scale,
         peak_utilization=peak_utilization,
         service_port=service_port,
+        service_llm=service_llm,
     )
     table = Table(title=f"network {inv.network}: {len(inv.devices)} devices up")
     for col in ("device", "role", "site", "NETCONF", "SNMP"):

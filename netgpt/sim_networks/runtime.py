@@ -423,11 +423,13 @@ def start_background(
     peak_utilization: float = 0.5,
     timeout_s: float = 20.0,
     service_port: int = 0,
+    service_llm: str = "",
 ) -> Inventory:
     """Start the network as a detached process and wait until every agent listens.
 
-    ``service_port``: also run the generative service there (0: none); loading its models
-    gets 90 s more to become ready.
+    ``service_port``: also run the generative service there (0: none), its cloud model from
+    backend ``service_llm`` (empty: grounded answers); loading its models gets 90 s more to
+    become ready.
     """
     files = NetworkFiles(state_dir)
     cmd = [
@@ -450,6 +452,8 @@ def start_background(
         str(peak_utilization),
         "--service-port",
         str(service_port),
+        "--service-llm",
+        service_llm,
     ]
     run_detached(
         cmd, pid_file=files.pid, ready_file=files.ready, log_file=files.log,

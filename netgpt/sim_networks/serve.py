@@ -19,10 +19,12 @@ from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
 
 
-def _start_service(network: EmbeddedNetwork, state_dir: Path, port: int) -> HttpServer | None:
+def _start_service(network: EmbeddedNetwork, state_dir: Path, port: int,
+                   llm: str = "") -> HttpServer | None:
     """The generative service on this network (``port`` 0: none), written to service.json.
 
-    Its requests are recorded in ``service.sqlite`` beside the inventory.
+    Its requests are recorded in ``service.sqlite`` beside the inventory; ``llm`` names the
+    cloud model's backend (``netgpt.cloud_models.registry``; empty: grounded answers).
     """
     if not port:
         return None
@@ -32,7 +34,12 @@ def _start_service(network: EmbeddedNetwork, state_dir: Path, port: int) -> Http
 
     store_path = state_dir / "service.sqlite"
     store = SqliteTelemetryStore(store_path)
-    service = embedded_service(network.live, store=store)
+    cloud = None
+    if llm:
+        from netgpt.cloud_models.registry import llm_from_config
+
+        cloud = llm_from_config(llm)
+    service = embedded_service(network.live, store=store, cloud=cloud)
     server = HttpServer(create_service_app(service), port=port)
     server.start()
     write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
@@ -53,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peak-utilization", type=float, default=0.5)
     parser.add_argument("--service-port", type=int, default=0,
                         help="serve the generative service on this port (0: no service)")
+    parser.add_argument("--service-llm", default="",
+                        help="the service's cloud model backend ('': grounded answers)")
     parser.add_argument(
         "--detach", action="store_true", help="fork into the background; write the PID file"
     )
@@ -77,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
             snmp_port_base=args.snmp_port_base,
         )
         network.start()
-        service = _start_service(network, args.state_dir, args.service_port)
+        service = _start_service(network, args.state_dir, args.service_port, args.service_llm)
     except NetGPTError as exc:
         print(f"error: {exc}", flush=True)
         return 2

@@ -147,3 +147,19 @@ def test_grounded_answer_refuses_a_request_without_user_text() -> None:
 
     with pytest.raises(LLMOutputError, match="no user message"):
         GroundedAnswerModel().chat(ChatRequest(messages=(ChatMessage("system", "x"),)))
+
+
+def test_a_model_backend_writes_the_answer_in_the_cloud(model: EdgePromptModel) -> None:
+    from netgpt.cloud_models.registry import llm_from_config
+
+    cloud = llm_from_config("transformers_local")  # the project's own small Llama, in process
+    try:
+        topo = abilene()
+        service = embedded_service(LiveNetwork(topo, None), completer=model, cloud=cloud,
+                                   wait_network=False)
+        answer = service.ask("New York", "need to print my slides", max_tokens=24)
+        assert answer.text.strip() and "grounded" not in answer.text
+        assert 0 < answer.sample.completion_tokens <= 24
+        assert answer.sample.cloud_ms > 0 and "nyc-print-7" in answer.prompt.text
+    finally:
+        cloud.close()
