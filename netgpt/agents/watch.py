@@ -11,7 +11,9 @@ approval, confirmed commit); when no plan passes, the watcher escalates to the o
 A workload's service-level objective (``slo``) is judged on its recorded requests
 (:attr:`IntentPlatform.service_metrics`) since the intent was last deployed, within the last
 ``slo_window_s``; the repair re-plans it like any intent, and its plan keeps headroom on the
-workload's edge-cloud paths (:func:`netgpt.intents.compiler.slo_path_ceilings`).
+workload's edge-cloud paths (:func:`netgpt.intents.compiler.slo_path_ceilings`). When those
+paths already have their headroom under the measured traffic, no network change can help: the
+watcher escalates and changes nothing.
 
 With a forecaster, a utilization ceiling that holds now is also judged ahead: the egress
 utilization history of its links (the platform's background telemetry) is forecast ``horizon``
@@ -32,8 +34,8 @@ import numpy as np
 
 from netgpt.agents.platform import IntentPlatform
 from netgpt.edge_models.base import Forecaster
-from netgpt.errors import TelemetryError
-from netgpt.intents.compiler import slo_sites
+from netgpt.errors import NetGPTError, TelemetryError
+from netgpt.intents.compiler import compile_intent, slo_sites
 from netgpt.intents.model import (
     ExpectationResult,
     FulfilmentReport,
@@ -215,7 +217,8 @@ class IntentWatcher:
     ) -> ExpectationResult:
         """``e`` measured on the workload's requests since ``intent`` was last deployed.
 
-        With no request to judge yet, it holds and says so (nothing says it does not).
+        With no request to judge yet, it holds and says so (nothing says it does not); when
+        every request failed, a latency objective does not hold.
         """
         p = self.platform
         if p.service_metrics is None:
@@ -231,7 +234,9 @@ class IntentWatcher:
         try:
             level = service_level(frame, e.metric, window_s=time.time() - since)
         except TelemetryError as exc:
-            return ExpectationResult(index=index, holds=True, measurement=f"{where}: {exc}",
+            # no request: nothing says it fails; requests that all failed: it does
+            return ExpectationResult(index=index, holds=frame.empty,
+                                     measurement=f"{e.workload} at {where}: {exc}",
                                      target=e.target, source="telemetry", at=at)
         upper = e.metric.startswith("latency")
         holds = level.value <= e.target if upper else level.value >= e.target
@@ -239,6 +244,27 @@ class IntentWatcher:
             index=index, holds=holds, value=level.value, target=e.target, source="telemetry",
             at=at, measurement=f"{e.workload} at {where}: {level}; objective "
             f"{'at most' if upper else 'at least'} {e.target:g}")
+
+    def _not_the_paths(self, intent: Intent) -> str | None:
+        """Why re-planning cannot help a violated objective whose paths already have headroom.
+
+        Only for intents made of workload objectives: when their plan against the measured
+        traffic changes nothing, the network's share holds and the cause is elsewhere (an ACL
+        on the service, the instances, the model); ``None`` otherwise.
+        """
+        p = self.platform
+        if not all(isinstance(e, ServiceLevelExpectation) for e in intent.expectations):
+            return None
+        try:
+            plan = compile_intent(intent, p.topology, p.read_configs(),
+                                  traffic=p.measure_traffic(), workloads=p.workloads)
+        except NetGPTError:
+            return None  # the re-plan says why it cannot
+        if plan.changes:
+            return None
+        return ("no network change can help: the workload's edge-cloud paths already have "
+                "their headroom under the measured traffic, so the cause is elsewhere (an ACL "
+                "on the service's port, its instances or its model); left to the operator")
 
     def judge(
         self,
@@ -319,6 +345,13 @@ class IntentWatcher:
                 outcome="violated",
                 detail={"why": why},
             )
+            elsewhere = self._not_the_paths(intent)
+            if elsewhere is not None:
+                p.audit.append(actor=self.actor, intent_id=intent.id, step="watch",
+                               outcome="escalated", detail={"why": why, "replan": elsewhere})
+                events.append(WatchEvent(intent.id, intent.state, report, "escalated",
+                                         elsewhere))
+                continue
             run = p.replan(intent, why=why, actor=self.actor)
             if run.outcome == "deployed":
                 events.append(

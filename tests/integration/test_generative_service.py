@@ -110,11 +110,15 @@ def test_answers_carry_the_site_context_and_metrics_reach_the_store(
 
 def test_an_operator_acl_on_the_service_port_fails_requests_visibly(
         deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    net, _, store, url = deployed
+    net, service, store, url = deployed
     assert net.inventory is not None
     platform = IntentPlatform(net.inventory, tmp_path / "agent", topology=net.topology,
                               edge_model=False)
+    platform.manage_workload(service.placement, store)
     try:
+        slo = platform.submit(
+            "keep p95 latency of the generative service under 300 ms for users at New York")
+        assert slo.outcome == "deployed", slo.state.get("reason")
         run = platform.submit("block tcp port 8800 from NYCMng to KSCYng")
         assert run.outcome == "deployed", run.state.get("reason")
         reply = _ask(url, "need to print my slides", "New York")
@@ -125,6 +129,14 @@ def test_an_operator_acl_on_the_service_port_fails_requests_visibly(
         frame = store.service_frame()
         failed = frame[~frame["ok"]]
         assert list(failed["site"]) == ["New York"] and "8800" in failed.iloc[0]["error"]
+        # the objective is violated, and no routing change can help: escalated, nothing changed
+        before = platform.read_configs()
+        events = {e.intent_id: e for e in IntentWatcher(platform).check_once()}
+        hit = events[slo.run_id]
+        assert hit.action == "escalated" and hit.state is LifecycleState.VIOLATED, hit.detail
+        assert "every one of 1 requests failed" in hit.report.results[0].measurement
+        assert "cause is elsewhere" in hit.detail
+        assert platform.read_configs() == before
     finally:
         platform.close()
 
