@@ -314,6 +314,9 @@ class GenerativeService:
         started = time.perf_counter()
         prompt, _, edge_ms, completion_ms, up = self._complete(site, request, mode)
         try:
+            # a request the network drops never reaches the cloud
+            self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=0,
+                              port=self.placement.port)
             start = time.perf_counter()
             response = self.cloud.chat(self._cloud_request(prompt.text, max_tokens))
             cloud_ms = completion_ms + (time.perf_counter() - start) * 1e3
