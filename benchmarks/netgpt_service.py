@@ -135,9 +135,8 @@ def serve(service: GenerativeService, examples: list[PromptExample], mode: Servi
     """Each example through ``service`` in ``mode``."""
     out = []
     for i, ex in enumerate(examples):
-        context = service.contexts(ex.site)
         answer = service.ask(ex.site, ex.request, mode=mode, request_id=f"{mode}-{i}")
-        s = answer.sample
+        context, s = answer.context, answer.sample
         total = s.edge_ms + s.network_ms + s.cloud_ms if not service.wait_network else s.total_ms
         out.append(Outcome(total, s.edge_ms, s.network_ms, s.cloud_ms, s.wan_bytes_up,
                            s.wan_bytes_down,
@@ -219,8 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         "setup": {"topology": "abilene", "requests_per_condition": len(examples),
                   "heldout": args.n, "benchmark_requests": len(examples) - args.n,
                   "edge_model": str(completer.root), "cloud_model": "grounded-context",
-                  "cloud_device": embedded_service(LiveNetwork(base, None), completer=completer,
-                                                   wait_network=False).placement.cloud_device,
+                  "cloud_device": default_placement(base).cloud_device,
                   "seconds": round(time.perf_counter() - started, 1)},
     }
     for mode, values in summary.items():

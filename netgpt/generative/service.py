@@ -152,12 +152,13 @@ def default_placement(topology: Topology, *, workload: str = DEFAULT_WORKLOAD,
 
 @dataclass(frozen=True)
 class ServiceAnswer:
-    """One answered request: the text, the completed prompt and where the time went."""
+    """One answered request: its text, prompt, the context it was completed with, and timing."""
 
     text: str
     prompt: CompletedPrompt
     sample: ServiceSample
     timing: FlowTiming
+    context: SiteContext
 
 
 @dataclass(frozen=True)
@@ -312,7 +313,7 @@ class GenerativeService:
         edge, cloud = self._check(site, request, mode)
         rid = request_id or uuid.uuid4().hex[:12]
         started = time.perf_counter()
-        prompt, _, edge_ms, completion_ms, up = self._complete(site, request, mode)
+        prompt, context, edge_ms, completion_ms, up = self._complete(site, request, mode)
         try:
             # a request the network drops never reaches the cloud
             self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=0,
@@ -336,7 +337,7 @@ class GenerativeService:
             rid, site, mode, edge, cloud, edge_ms, timing.network_ms, cloud_ms, started,
             prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
             up=up, down=down, services=prompt.services)
-        return ServiceAnswer(response.text, prompt, sample, timing)
+        return ServiceAnswer(response.text, prompt, sample, timing, context)
 
     def stream(self, site: str, request: str, *, mode: ServiceMode = "edge+cloud",
                request_id: str | None = None, max_tokens: int | None = None) -> ServiceStream:
@@ -352,7 +353,7 @@ class GenerativeService:
 
         def pieces() -> Iterator[str]:
             started = time.perf_counter()
-            prompt, _, edge_ms, completion_ms, up = self._complete(site, request, mode)
+            prompt, context, edge_ms, completion_ms, up = self._complete(site, request, mode)
             limit = max_tokens or self.max_tokens
             estimate = _body_bytes({"content": "w" * 6 * limit}, _ANSWER_HEADERS)
             try:
@@ -382,7 +383,7 @@ class GenerativeService:
                 rid, site, mode, edge, cloud, edge_ms, timing.network_ms, cloud_ms, started,
                 prompt_tokens=len(prompt.text.split()), completion_tokens=len(text.split()),
                 up=up, down=down, services=prompt.services)
-            holder.answer = ServiceAnswer(text, prompt, sample, timing)
+            holder.answer = ServiceAnswer(text, prompt, sample, timing, context)
 
         holder = ServiceStream(pieces())
         return holder
