@@ -245,26 +245,28 @@ class IntentWatcher:
             at=at, measurement=f"{e.workload} at {where}: {level}; objective "
             f"{'at most' if upper else 'at least'} {e.target:g}")
 
-    def _not_the_paths(self, intent: Intent) -> str | None:
+    def _not_the_paths(self, intent: Intent) -> tuple[str | None, TrafficMatrix | None]:
         """Why re-planning cannot help a violated objective whose paths already have headroom.
 
         Only for intents made of workload objectives: when their plan against the measured
         traffic changes nothing, the network's share holds and the cause is elsewhere (an ACL
-        on the service, the instances, the model); ``None`` otherwise.
+        on the service, the instances, the model). Returns that reason (``None``: re-plan) and
+        the traffic it measured, for the re-plan to use rather than measure again.
         """
         p = self.platform
         if not all(isinstance(e, ServiceLevelExpectation) for e in intent.expectations):
-            return None
+            return None, None
         try:
-            plan = compile_intent(intent, p.topology, p.read_configs(),
-                                  traffic=p.measure_traffic(), workloads=p.workloads)
+            traffic = p.measure_traffic()
+            plan = compile_intent(intent, p.topology, p.read_configs(), traffic=traffic,
+                                  workloads=p.workloads)
         except NetGPTError:
-            return None  # the re-plan says why it cannot
+            return None, None  # the re-plan says why it cannot
         if plan.changes:
-            return None
+            return None, traffic
         return ("no network change can help: the workload's edge-cloud paths already have "
                 "their headroom under the measured traffic, so the cause is elsewhere (an ACL "
-                "on the service's port, its instances or its model); left to the operator")
+                "on the service's port, its instances or its model); left to the operator"), traffic
 
     def judge(
         self,
@@ -345,14 +347,14 @@ class IntentWatcher:
                 outcome="violated",
                 detail={"why": why},
             )
-            elsewhere = self._not_the_paths(intent)
+            elsewhere, measured = self._not_the_paths(intent)
             if elsewhere is not None:
                 p.audit.append(actor=self.actor, intent_id=intent.id, step="watch",
                                outcome="escalated", detail={"why": why, "replan": elsewhere})
                 events.append(WatchEvent(intent.id, intent.state, report, "escalated",
                                          elsewhere))
                 continue
-            run = p.replan(intent, why=why, actor=self.actor)
+            run = p.replan(intent, why=why, actor=self.actor, traffic=measured)
             if run.outcome == "deployed":
                 events.append(
                     WatchEvent(

@@ -108,48 +108,52 @@ def test_answers_carry_the_site_context_and_metrics_reach_the_store(
     assert service.sites == sorted(service.placement.edges)
 
 
-def test_an_operator_acl_on_the_service_port_fails_requests_visibly(
-        deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    net, service, store, url = deployed
-    assert net.inventory is not None
-    platform = IntentPlatform(net.inventory, tmp_path / "agent", topology=net.topology,
-                              edge_model=False)
-    platform.manage_workload(service.placement, store)
-    try:
-        slo = platform.submit(
-            "keep p95 latency of the generative service under 300 ms for users at New York")
-        assert slo.outcome == "deployed", slo.state.get("reason")
-        run = platform.submit("block tcp port 8800 from NYCMng to KSCYng")
-        assert run.outcome == "deployed", run.state.get("reason")
-        reply = _ask(url, "need to print my slides", "New York")
-        assert reply.status_code == 502, reply.text
-        assert "dropped" in reply.json()["error"]["message"]
-        # other sites still get answers
-        assert _ask(url, "need to print my slides", "Denver").status_code == 200
-        frame = store.service_frame()
-        failed = frame[~frame["ok"]]
-        assert list(failed["site"]) == ["New York"] and "8800" in failed.iloc[0]["error"]
-        # the objective is violated, and no routing change can help: escalated, nothing changed
-        before = platform.read_configs()
-        events = {e.intent_id: e for e in IntentWatcher(platform).check_once()}
-        hit = events[slo.run_id]
-        assert hit.action == "escalated" and hit.state is LifecycleState.VIOLATED, hit.detail
-        assert "every one of 1 requests failed" in hit.report.results[0].measurement
-        assert "cause is elsewhere" in hit.detail
-        assert platform.read_configs() == before
-    finally:
-        platform.close()
-
-
-def test_a_latency_objective_is_kept_when_load_raises_the_service_latency(
-        deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture
+def managed(deployed, tmp_path: Path) -> Iterator[IntentPlatform]:  # type: ignore[no-untyped-def]
+    """A platform managing the deployed service (its placement and its request store)."""
     net, service, store, _ = deployed
     assert net.inventory is not None
     platform = IntentPlatform(net.inventory, tmp_path / "agent", topology=net.topology,
                               edge_model=False)
     platform.manage_workload(service.placement, store)
-    watcher = IntentWatcher(platform)
+    try:
+        yield platform
+    finally:
+        platform.close()
 
+
+def test_an_operator_acl_on_the_service_port_fails_requests_visibly(
+        deployed, managed: IntentPlatform) -> None:  # type: ignore[no-untyped-def]
+    _, _, store, url = deployed
+    platform = managed
+    slo = platform.submit(
+        "keep p95 latency of the generative service under 300 ms for users at New York")
+    assert slo.outcome == "deployed", slo.state.get("reason")
+    run = platform.submit("block tcp port 8800 from NYCMng to KSCYng")
+    assert run.outcome == "deployed", run.state.get("reason")
+    reply = _ask(url, "need to print my slides", "New York")
+    assert reply.status_code == 502, reply.text
+    assert "dropped" in reply.json()["error"]["message"]
+    # other sites still get answers
+    assert _ask(url, "need to print my slides", "Denver").status_code == 200
+    frame = store.service_frame()
+    failed = frame[~frame["ok"]]
+    assert list(failed["site"]) == ["New York"] and "8800" in failed.iloc[0]["error"]
+    # the objective is violated, and no routing change can help: escalated, nothing changed
+    before = platform.read_configs()
+    events = {e.intent_id: e for e in IntentWatcher(platform).check_once()}
+    hit = events[slo.run_id]
+    assert hit.action == "escalated" and hit.state is LifecycleState.VIOLATED, hit.detail
+    assert "every one of 1 requests failed" in hit.report.results[0].measurement
+    assert "cause is elsewhere" in hit.detail
+    assert platform.read_configs() == before
+
+
+def test_a_latency_objective_is_kept_when_load_raises_the_service_latency(
+        deployed, managed: IntentPlatform) -> None:  # type: ignore[no-untyped-def]
+    net, service, store, _ = deployed
+    platform = managed
+    watcher = IntentWatcher(platform)
     asked = [0]
 
     def burst(n: int = 30) -> None:
@@ -159,40 +163,37 @@ def test_a_latency_objective_is_kept_when_load_raises_the_service_latency(
             service.ask("New York", ["printer?", "video is choppy", "where is the pod"][i % 3],
                         request_id=f"r{i}")
 
-    try:
-        run = platform.submit(
-            "keep p95 latency of the generative service under 300 ms for users at New York")
-        assert run.outcome == "deployed", run.state.get("reason")
-        burst()
-        (ok,) = watcher.check_once()
-        assert ok.action == "none" and ok.state is LifecycleState.FULFILLED, ok.detail
-        before_load = ok.report.results[0]
-        assert before_load.source == "telemetry" and before_load.value is not None
+    run = platform.submit(
+        "keep p95 latency of the generative service under 300 ms for users at New York")
+    assert run.outcome == "deployed", run.state.get("reason")
+    burst()
+    (ok,) = watcher.check_once()
+    assert ok.action == "none" and ok.state is LifecycleState.FULFILLED, ok.detail
+    before_load = ok.report.results[0]
+    assert before_load.source == "telemetry" and before_load.value is not None
 
-        # a backup from Chicago to Kansas City floods New York's path to the cloud
-        path = net.live.twin().paths("NYCMng", net.live.twin().default_address("KSCYng"))
-        assert "CHINng" in path[0].devices
-        net.live.inject((Demand("CHINng", "KSCYng", 11_000.0),))
-        burst()
-        (hit,) = watcher.check_once()
-        before = hit.report.results[0]
-        assert not before.holds and before.value is not None and before.value > 300, (
-            before.measurement)
-        assert hit.action == "repaired", hit.detail
+    # a backup from Chicago to Kansas City floods New York's path to the cloud
+    path = net.live.twin().paths("NYCMng", net.live.twin().default_address("KSCYng"))
+    assert "CHINng" in path[0].devices
+    net.live.inject((Demand("CHINng", "KSCYng", 11_000.0),))
+    burst()
+    (hit,) = watcher.check_once()
+    before = hit.report.results[0]
+    assert not before.holds and before.value is not None and before.value > 300, (
+        before.measurement)
+    assert hit.action == "repaired", hit.detail
 
-        burst()
-        (after_event,) = watcher.check_once()
-        after = after_event.report.results[0]
-        assert after_event.action == "none" and after.holds, after.measurement
-        assert after.value is not None and after.value < 300 < before.value
-        # the report says both, and the network changed through the guarded path
-        steps = [(r.step, r.outcome) for r in platform.audit.records(run.run_id)]
-        assert ("watch", "violated") in steps and steps[-1] == ("apply", "deployed")
-        assert platform.audit.verify()[0]
-        recent = store.service_frame(workload="generative", site="New York")
-        assert service_level(recent.tail(30), "latency_p95_ms", window_s=60).value < 300
-    finally:
-        platform.close()
+    burst()
+    (after_event,) = watcher.check_once()
+    after = after_event.report.results[0]
+    assert after_event.action == "none" and after.holds, after.measurement
+    assert after.value is not None and after.value < 300 < before.value
+    # the report says both, and the network changed through the guarded path
+    steps = [(r.step, r.outcome) for r in platform.audit.records(run.run_id)]
+    assert ("watch", "violated") in steps and steps[-1] == ("apply", "deployed")
+    assert platform.audit.verify()[0]
+    recent = store.service_frame(workload="generative", site="New York")
+    assert service_level(recent.tail(30), "latency_p95_ms", window_s=60).value < 300
 
 
 def test_cli_net_up_with_the_service_ask_status_down(tmp_path: Path) -> None:
