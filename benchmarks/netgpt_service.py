@@ -67,6 +67,7 @@ from netgpt.intents.model import WorkloadPlacement  # noqa: E402
 from netgpt.sim_networks.live import LiveNetwork  # noqa: E402
 from netgpt.sim_networks.topology import Topology, abilene  # noqa: E402
 from netgpt.sim_networks.traffic import DiurnalTraffic  # noqa: E402
+from netgpt.telemetry.views import nearest_rank  # noqa: E402
 
 MODES: tuple[ServiceMode, ...] = ("edge+cloud", "cloud-only")
 PEAK_S = 15 * 3600.0  # the diurnal model's daily peak
@@ -145,23 +146,17 @@ def serve(service: GenerativeService, examples: list[PromptExample], mode: Servi
     return out
 
 
-def pct(values: list[float], q: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(values)
-    return float(ordered[max(0, int(np.ceil(q / 100 * len(ordered))) - 1)])
-
-
 def row(delay: float, load: float, mode: str, outcomes: list[Outcome], failed: int
         ) -> dict[str, Any]:
     """One line of the table."""
     totals = [o.total_ms for o in outcomes]
     return {"delay_scale": delay, "load": load, "mode": mode,
-            "latency_p50_ms": round(pct(totals, 50), 2),
-            "latency_p95_ms": round(pct(totals, 95), 2),
-            "edge_ms_p50": round(pct([o.edge_ms for o in outcomes], 50), 2),
-            "network_ms_p50": round(pct([o.network_ms for o in outcomes], 50), 2),
-            "network_ms_p95": round(pct([o.network_ms for o in outcomes], 95), 2),
-            "cloud_ms_p50": round(pct([o.cloud_ms for o in outcomes], 50), 2),
+            "latency_p50_ms": round(nearest_rank(totals, 50), 2),
+            "latency_p95_ms": round(nearest_rank(totals, 95), 2),
+            "edge_ms_p50": round(nearest_rank([o.edge_ms for o in outcomes], 50), 2),
+            "network_ms_p50": round(nearest_rank([o.network_ms for o in outcomes], 50), 2),
+            "network_ms_p95": round(nearest_rank([o.network_ms for o in outcomes], 95), 2),
+            "cloud_ms_p50": round(nearest_rank([o.cloud_ms for o in outcomes], 50), 2),
             "wan_bytes_up": round(float(np.mean([o.up for o in outcomes])), 1),
             "wan_bytes_down": round(float(np.mean([o.down for o in outcomes])), 1),
             "personalization": round(float(np.mean([o.personalized for o in outcomes])), 4),

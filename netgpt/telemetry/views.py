@@ -25,6 +25,7 @@ __all__ = [
     "estimate_traffic_matrix",
     "latest_by_interface",
     "link_utilizations",
+    "nearest_rank",
     "service_level",
     "tomogravity_traffic_matrix",
     "utilization_series",
@@ -220,10 +221,21 @@ class ServiceLevel:
                 f"({self.failed} failed) in {self.window_s:.0f} s")
 
 
+def nearest_rank(values: Iterable[float], q: float) -> float:
+    """The nearest-rank ``q``-th percentile (0-100) of ``values``.
+
+    The smallest value with at least ``q``% of them at or below it; TelemetryError for none.
+    """
+    ordered = np.sort(np.fromiter(values, dtype=float))
+    if ordered.size == 0:
+        raise TelemetryError(f"no values to take the {q:g}th percentile of")
+    return float(ordered[max(0, int(np.ceil(q / 100 * ordered.size)) - 1)])
+
+
 def service_level(frame: pd.DataFrame, metric: str, *, window_s: float) -> ServiceLevel:
     """``metric`` over the requests in ``frame`` (a store's ``service_frame``).
 
-    Latency percentiles are over the requests that succeeded (nearest rank on ``total_ms``),
+    Latency percentiles are over the requests that succeeded (:func:`nearest_rank` of ``total_ms``),
     availability is the share that succeeded, throughput the bytes both ways over ``window_s``.
     Raises :class:`TelemetryError` for an unknown metric or when there is no request to judge.
     """
@@ -244,7 +256,6 @@ def service_level(frame: pd.DataFrame, metric: str, *, window_s: float) -> Servi
         if ok.empty:
             raise TelemetryError(f"every one of {len(frame)} requests failed, so {metric} "
                                  "has no value; see the requests' errors")
-        q = 0.95 if metric == "latency_p95_ms" else 0.5
-        ordered = np.sort(ok["total_ms"].to_numpy(dtype=float))
-        value = float(ordered[max(0, int(np.ceil(q * len(ordered))) - 1)])
+        q = 95 if metric == "latency_p95_ms" else 50
+        value = nearest_rank(ok["total_ms"].to_numpy(dtype=float), q)
     return ServiceLevel(metric, value, len(frame), failed, window_s)
