@@ -149,12 +149,30 @@ class LabFlow:
         return self.result
 
     def received_mbps(self) -> float:
-        """Throughput the receiver saw over the whole flow (after :meth:`wait`)."""
+        """Receiver throughput over the flow, omitted seconds excluded (after :meth:`wait`)."""
         if self.result is None:
             raise NetworkRuntimeError("the flow has not ended; call wait() first")
         end = self.result["end"]
         summary = end.get("sum_received") or end.get("sum")
         return float(summary["bits_per_second"]) / 1e6
+
+    def interval_report(self) -> list[tuple[float, int | None]]:
+        """Per-second Mbit/s and TCP retransmissions (None for UDP) after the omitted seconds.
+
+        The sender's view (iperf3's client report): for TCP the receiver's within a window, for
+        UDP the offered rate. What a failed throughput check should show: a stall, a burst or a
+        steady shortfall.
+        """
+        if self.result is None:
+            raise NetworkRuntimeError("the flow has not ended; call wait() first")
+        report: list[tuple[float, int | None]] = []
+        for interval in self.result.get("intervals", []):
+            summary = interval["sum"]
+            if summary.get("omitted"):
+                continue
+            report.append((round(float(summary["bits_per_second"]) / 1e6, 2),
+                           summary.get("retransmits")))
+        return report
 
     def stop(self) -> None:
         """End both processes (SIGTERM, then SIGKILL)."""
@@ -363,13 +381,18 @@ class MininetLab:
         rate_mbps: float | None = None,
         seconds: float = 0,
         udp: bool = False,
+        omit_seconds: int = 0,
     ) -> LabFlow:
         """Start an iperf3 flow from the host behind one device to the host behind the other.
 
         ``seconds=0`` runs until :meth:`LabFlow.stop` (or :meth:`down`). UDP flows need a rate.
+        ``omit_seconds`` leaves the first seconds (TCP's slow start, a shaper's initial burst)
+        out of the report, on top of ``seconds``.
         """
         if udp and rate_mbps is None:
             raise ConfigError("a UDP flow needs rate_mbps; iperf3 would send 1 Mbit/s")
+        if omit_seconds < 0:
+            raise ConfigError(f"omit_seconds must be 0 or more, got {omit_seconds}")
         src = self.host(source_device)
         dst = self.host(destination_device)
         port = self._next_port
@@ -377,6 +400,8 @@ class MininetLab:
         server = self._popen_in(dst.name, ["iperf3", "-s", "-1", "-p", str(port)])
         time.sleep(0.2)
         argv = ["iperf3", "-c", dst.ip, "-p", str(port), "-J", "-t", str(seconds)]
+        if omit_seconds:
+            argv += ["-O", str(omit_seconds)]
         if udp:
             argv.append("-u")
         if rate_mbps is not None:

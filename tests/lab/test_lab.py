@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -148,12 +149,18 @@ def test_bandwidth_cap_holds_iperf3_throughput_within_ten_percent(
     assert free.received_mbps() > 40  # well above the cap before the intent
     run = platform.submit("cap traffic to LOSAng at 20 Mbps", approved=True)
     assert run.outcome == "deployed", run.state.get("reason")
-    tcp = lab.start_flow("NYCMng", "LOSAng", seconds=8)
+    # TCP: the first 2 s (slow start through HTB's burst, up to 28 Mbit/s here) left out; the
+    # cap is judged by the median second, which a one-off stall of the machine does not move.
+    tcp = lab.start_flow("NYCMng", "LOSAng", seconds=8, omit_seconds=2)
     tcp.wait(40)
-    assert 18 <= tcp.received_mbps() <= 22, tcp.received_mbps()
+    seconds = tcp.interval_report()
+    assert len(seconds) >= 7, seconds
+    steady = statistics.median(mbps for mbps, _ in seconds)
+    assert 18 <= steady <= 22, (steady, tcp.received_mbps(), seconds)
+    assert max(mbps for mbps, _ in seconds) <= 22, seconds  # never above the cap once steady
     udp = lab.start_flow("SNVAng", "LOSAng", rate_mbps=40, udp=True, seconds=6)
     udp.wait(40)
-    assert 18 <= udp.received_mbps() <= 22, udp.received_mbps()
+    assert 18 <= udp.received_mbps() <= 22, (udp.received_mbps(), udp.interval_report())
 
 
 def _nms_reaches(lab: MininetLab, device: str) -> bool:
