@@ -60,6 +60,7 @@ from netgpt.generative.base import ServiceMode  # noqa: E402
 from netgpt.generative.deploy import embedded_service  # noqa: E402
 from netgpt.generative.service import (  # noqa: E402
     GenerativeService,
+    ModelledLeg,
     ServiceAnswer,
     default_placement,
 )
@@ -138,7 +139,8 @@ def serve(service: GenerativeService, examples: list[PromptExample], mode: Servi
     for i, ex in enumerate(examples):
         answer = service.ask(ex.site, ex.request, mode=mode, request_id=f"{mode}-{i}")
         context, s = answer.context, answer.sample
-        total = s.edge_ms + s.network_ms + s.cloud_ms if not service.wait_network else s.total_ms
+        waited = isinstance(service.leg, ModelledLeg) and service.leg.wait_network
+        total = s.total_ms if waited else s.edge_ms + s.network_ms + s.cloud_ms
         out.append(Outcome(total, s.edge_ms, s.network_ms, s.cloud_ms, s.wan_bytes_up,
                            s.wan_bytes_down,
                            personalized(answer, ex, {x.name for x in context.services},

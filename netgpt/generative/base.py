@@ -8,18 +8,29 @@ bytes over the WAN).
 
 * :class:`PromptCompleter` is the edge stage's contract (:mod:`netgpt.edge_models.prompt_model`
   keeps it with GPT-2 and a LoRA adapter per site).
+* :class:`CloudLeg` is the edge-to-cloud leg's contract: it carries a :class:`CloudCall` from
+  the edge instance's device to the cloud instance's and the :class:`CloudReply` back
+  (:class:`~netgpt.generative.service.ModelledLeg` on the embedded network,
+  :class:`~netgpt.generative.lab_leg.LabLeg` over real HTTP in the Mininet lab).
 * Everything here is plain data: no I/O, no model.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal, Protocol, runtime_checkable
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
 
+from netgpt.cloud_models.base import ChatResponse, HealthReport
 from netgpt.errors import ConfigError
+from netgpt.sim_networks.flow_timing import FlowTiming
 
 __all__ = [
+    "CloudCall",
+    "CloudLeg",
+    "CloudReply",
     "CompletedPrompt",
+    "LegResult",
     "LocalService",
     "PromptCompleter",
     "ServiceMode",
@@ -83,6 +94,22 @@ class SiteContext:
         if len(set(names)) != len(names):
             raise ConfigError(f"local service names at site {self.site!r} repeat: {names}")
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SiteContext:
+        """The context :func:`dataclasses.asdict` wrote (as it crosses the WAN, cloud-only).
+
+        Raises :class:`ConfigError` naming what is missing or wrong.
+        """
+        try:
+            services = tuple(LocalService(**dict(s)) for s in raw.get("services", ()))
+            return cls(site=str(raw["site"]), device=str(raw["device"]),
+                       local_time=str(raw["local_time"]),
+                       utc_offset_h=float(raw.get("utc_offset_h", 0.0)), services=services,
+                       network=tuple(str(f) for f in raw.get("network", ())))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"not a site context ({type(exc).__name__}: {exc}); it needs "
+                              "site, device and local_time") from None
+
     def service(self, name: str) -> LocalService:
         """The local service called ``name``; ConfigError naming the known ones otherwise."""
         for s in self.services:
@@ -124,4 +151,137 @@ class PromptCompleter(Protocol):
         self, request: str, context: SiteContext, *, use_adapter: bool = True
     ) -> CompletedPrompt:
         """Return the completed prompt for ``request`` at ``context.site``."""
+        ...
+
+
+SYSTEM_PROMPT = (
+    "You are NetGPT, the network's assistant. Answer the user's request in two or three "
+    "sentences. Use the local context the request gives (site, local time, nearby services, "
+    "network facts) and name the local service you recommend."
+)
+CLOUD_MODEL_NAME = "netgpt-cloud"
+
+
+@dataclass(frozen=True)
+class CloudCall:
+    """What an edge instance sends the cloud instance for one request.
+
+    ``edge+cloud``: ``prompt`` is the edge's completed prompt and only its text crosses the WAN.
+    ``cloud-only``: the user's ``request`` and the site's whole ``context`` cross it, and the
+    cloud completes them (with the global model). :meth:`body` is the OpenAI-shaped JSON body
+    that crosses; :meth:`from_body` reads it back on the cloud side.
+    """
+
+    mode: ServiceMode
+    request: str
+    context: SiteContext | None = None
+    prompt: CompletedPrompt | None = None
+    max_tokens: int = 160
+
+    def __post_init__(self) -> None:
+        if self.mode == "edge+cloud" and self.prompt is None:
+            raise ConfigError("an edge+cloud call carries the edge's completed prompt")
+        if self.mode == "cloud-only" and self.context is None:
+            raise ConfigError("a cloud-only call carries the site's context")
+        if self.max_tokens < 1:
+            raise ConfigError(f"max_tokens {self.max_tokens} must be at least 1")
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body that crosses the WAN."""
+        if self.prompt is not None and self.mode == "edge+cloud":
+            return {"model": CLOUD_MODEL_NAME, "max_tokens": self.max_tokens,
+                    "messages": [{"role": "system", "content": SYSTEM_PROMPT},
+                                 {"role": "user", "content": self.prompt.text}]}
+        assert self.context is not None
+        return {"model": CLOUD_MODEL_NAME, "max_tokens": self.max_tokens,
+                "messages": [{"role": "user", "content": self.request}],
+                "netgpt_context": asdict(self.context)}
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> CloudCall:
+        """The call a cloud instance received; ConfigError naming what is wrong otherwise.
+
+        A body with ``netgpt_context`` is a cloud-only call; without, the last user message is
+        an edge's completed prompt (whose chosen services stay at the edge).
+        """
+        messages = body.get("messages")
+        users = [m.get("content") for m in messages or () if isinstance(m, Mapping)
+                 and m.get("role") == "user"]
+        if not users or not isinstance(users[-1], str) or not users[-1].strip():
+            raise ConfigError("the body has no user message: send 'messages' with a "
+                              "{'role': 'user', 'content': ...} entry")
+        max_tokens = body.get("max_tokens", 160)
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            raise ConfigError(f"max_tokens {max_tokens!r} must be a positive integer")
+        raw = body.get("netgpt_context")
+        if raw is not None:
+            if not isinstance(raw, Mapping):
+                raise ConfigError("netgpt_context must be an object (a site context)")
+            return cls("cloud-only", users[-1], context=SiteContext.from_dict(raw),
+                       max_tokens=max_tokens)
+        text = users[-1]
+        return cls("edge+cloud", text, prompt=CompletedPrompt(request=text, text=text, site=""),
+                   max_tokens=max_tokens)
+
+
+@dataclass(frozen=True)
+class CloudReply:
+    """The cloud instance's answer to a :class:`CloudCall`.
+
+    ``prompt`` is the prompt the cloud completed (cloud-only), ``None`` for an edge's prompt;
+    ``cloud_ms`` the time spent in the cloud instance (completion and generation).
+    """
+
+    response: ChatResponse
+    cloud_ms: float
+    prompt: CompletedPrompt | None = None
+
+
+@dataclass(frozen=True)
+class LegResult:
+    """One request carried to the cloud and back: the reply, the network's share, the bytes.
+
+    ``bytes_up`` / ``bytes_down`` count what crossed the WAN (HTTP headers included).
+    """
+
+    reply: CloudReply
+    timing: FlowTiming
+    bytes_up: int
+    bytes_down: int
+
+
+class CloudLeg(Protocol):
+    """Carries calls between an edge instance's device and the cloud instance's device.
+
+    Every method raises :class:`~netgpt.sim_networks.flow_timing.FlowDroppedError` when the
+    network drops the exchange (nothing reaches the cloud when the request leg is dropped) and
+    :class:`~netgpt.errors.LLMError` when the cloud model fails.
+    """
+
+    def chat(self, flow_id: str, edge_device: str, cloud_device: str, call: CloudCall, *,
+             port: int) -> LegResult:
+        """Carry ``call`` and its reply, in full."""
+        ...
+
+    def stream(self, flow_id: str, edge_device: str, cloud_device: str, call: CloudCall, *,
+               port: int, done: Callable[[LegResult], None]) -> Iterator[str]:
+        """Carry ``call``; yield the answer's pieces as they arrive; ``done`` gets the result."""
+        ...
+
+    def probe(self, flow_id: str, edge_device: str, cloud_device: str, *,
+              port: int) -> FlowTiming:
+        """A round trip to the cloud instance (what the edge tells users about the way)."""
+        ...
+
+    def transfer(self, flow_id: str, source_device: str, destination_device: str, *,
+                 n_bytes: int, port: int) -> FlowTiming:
+        """Copy ``n_bytes`` from one device to another (an edge instance moving)."""
+        ...
+
+    def health(self) -> HealthReport:
+        """Whether the cloud instance's model is up."""
+        ...
+
+    def close(self) -> None:
+        """Release what the leg holds (servers, sockets)."""
         ...

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING
 from netgpt.cloud_models.base import LanguageModel
 from netgpt.errors import ConfigError, NetGPTError
 from netgpt.generative.answer import GroundedAnswerModel
-from netgpt.generative.base import PromptCompleter, SiteContext
+from netgpt.generative.base import CloudLeg, PromptCompleter, SiteContext
+from netgpt.generative.cloud import CloudInstance
 from netgpt.generative.directory import SiteDirectory, load_directory, site_context
 from netgpt.generative.service import (
     EmbeddedWan,
     GenerativeService,
-    WanPath,
+    ModelledLeg,
     default_placement,
 )
 from netgpt.intents.model import WorkloadPlacement
@@ -48,12 +49,12 @@ SERVICE_FILE = "service.json"
 class SiteContexts:
     """``contexts(site)``: the site's :class:`SiteContext` now, with live network facts."""
 
-    def __init__(self, topology: Topology, wan: WanPath,
+    def __init__(self, topology: Topology, leg: CloudLeg,
                  placement: Callable[[], WorkloadPlacement], *,
                  directory: SiteDirectory | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.topology = topology
-        self.wan = wan
+        self.leg = leg
         self.placement = placement
         self.directory = directory or load_directory()
         self.clock = clock
@@ -65,8 +66,7 @@ class SiteContexts:
         if edge is None:
             return ()
         try:
-            t = self.wan.exchange(f"probe:{site}", edge, p.cloud_device, bytes_up=0,
-                                  bytes_down=0, port=p.port)
+            t = self.leg.probe(f"probe:{site}", edge, p.cloud_device, port=p.port)
         except NetGPTError as exc:
             return (f"the cloud is unreachable from here: {exc}",)
         facts = [f"{t.rtt_ms:.0f} ms round trip to the cloud"]
@@ -120,14 +120,13 @@ def embedded_service(
         from netgpt.edge_models.prompt_model import EdgePromptModel
 
         completer = EdgePromptModel.load()
-    wan = EmbeddedWan(live)
+    leg = ModelledLeg(EmbeddedWan(live), CloudInstance(completer, cloud or GroundedAnswerModel()),
+                      wait_network=wait_network)
     holder: list[GenerativeService] = []
-    contexts = SiteContexts(topology, wan, lambda: holder[0].placement, directory=directory)
+    contexts = SiteContexts(topology, leg, lambda: holder[0].placement, directory=directory)
     service = GenerativeService(
-        placement=place, completer=completer, cloud=cloud or GroundedAnswerModel(),
-        contexts=contexts, wan=wan,
-        record=store.add_service_samples if store is not None else None,
-        wait_network=wait_network)
+        placement=place, completer=completer, leg=leg, contexts=contexts,
+        record=store.add_service_samples if store is not None else None)
     holder.append(service)
     service.warm_up()
     return service

@@ -103,7 +103,7 @@ def create_service_app(service: GenerativeService) -> FastAPI:
 
     @app.get("/health")
     def health() -> dict[str, Any]:
-        cloud = service.cloud.health()
+        cloud = service.leg.health()
         return {"ok": cloud.ok, "sites": service.sites, "cloud": cloud.detail,
                 "cloud_device": service.placement.cloud_device}
 

@@ -8,10 +8,14 @@
 * ``cloud-only``: the user's words and the site's whole context cross the WAN; the cloud
   completes them with the global model (site adapters live at the edge) and answers.
 
-The WAN leg is a :class:`WanPath`: :class:`EmbeddedWan` times it on the embedded network's
-live state (:mod:`netgpt.sim_networks.flow_timing`: the path the network forwards the flow on,
-its delays, queues and losses), and the service waits that long, so a client measures what a
-user would. Every request, failed ones too, becomes one
+The edge-cloud leg is a :class:`~netgpt.generative.base.CloudLeg`. On the embedded network it
+is a :class:`ModelledLeg`: the cloud instance (:class:`~netgpt.generative.cloud.CloudInstance`)
+runs in process and the exchange is timed by a :class:`WanPath` (:class:`EmbeddedWan`: the
+network's live state through :mod:`netgpt.sim_networks.flow_timing`, the path the network
+forwards the flow on, its delays, queues and losses), and the leg waits that long, so a client
+measures what a user would. In the Mininet lab it is
+:class:`~netgpt.generative.lab_leg.LabLeg`: real HTTP between the hosts' namespaces, across FRR
+routers. Every request, failed ones too, becomes one
 :class:`~netgpt.telemetry.base.ServiceSample` handed to ``record`` (the telemetry store).
 
 Placement (:class:`~netgpt.intents.model.WorkloadPlacement`) says where each instance runs;
@@ -25,15 +29,25 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import networkx as nx
 
-from netgpt.cloud_models.base import ChatMessage, ChatRequest, LanguageModel
+from netgpt.cloud_models.base import ChatResponse, HealthReport
 from netgpt.errors import ConfigError, LLMError
-from netgpt.generative.base import CompletedPrompt, PromptCompleter, ServiceMode, SiteContext
+from netgpt.generative.base import (
+    CloudCall,
+    CloudLeg,
+    CloudReply,
+    CompletedPrompt,
+    LegResult,
+    PromptCompleter,
+    ServiceMode,
+    SiteContext,
+)
+from netgpt.generative.cloud import CloudInstance
 from netgpt.intents.model import WorkloadPlacement
 from netgpt.sim_networks.flow_timing import (
     FlowDroppedError,
@@ -48,10 +62,10 @@ from netgpt.telemetry.base import ServiceSample
 __all__ = [
     "DEFAULT_WORKLOAD",
     "MAX_REQUEST_CHARS",
-    "SYSTEM_PROMPT",
     "EmbeddedWan",
     "GenerativeService",
     "LocalWan",
+    "ModelledLeg",
     "PlacementMove",
     "ServiceAnswer",
     "ServiceStream",
@@ -62,11 +76,6 @@ __all__ = [
 
 DEFAULT_WORKLOAD = "generative"
 MAX_REQUEST_CHARS = 2000
-SYSTEM_PROMPT = (
-    "You are NetGPT, the network's assistant. Answer the user's request in two or three "
-    "sentences. Use the local context the request gives (site, local time, nearby services, "
-    "network facts) and name the local service you recommend."
-)
 # What an HTTP/1.1 POST and its 200 answer add to the JSON bodies (request line, host, content
 # type and length, keep-alive; status line, date, server, content type and length).
 _REQUEST_HEADERS = (
@@ -191,12 +200,91 @@ def _body_bytes(payload: object, headers: str) -> int:
     return len(headers.encode()) + len(json.dumps(payload, separators=(",", ":")).encode())
 
 
+def _answer_body(response: ChatResponse) -> dict[str, object]:
+    return {"id": "chatcmpl-000000000000", "object": "chat.completion", "model": response.model,
+            "choices": [{"index": 0, "finish_reason": response.finish_reason,
+                         "message": {"role": "assistant", "content": response.text}}]}
+
+
+class ModelledLeg:
+    """The edge-cloud leg on a modelled WAN: the cloud instance runs in process.
+
+    The request's and answer's bytes are timed on ``wan`` (:class:`EmbeddedWan`: the embedded
+    network's live state), and the leg waits that long when ``wait_network`` (off in tests
+    that only count), so a client measures what a user would.
+    """
+
+    def __init__(self, wan: WanPath, instance: CloudInstance, *,
+                 wait_network: bool = True) -> None:
+        self.wan = wan
+        self.instance = instance
+        self.wait_network = wait_network
+
+    def _wait(self, ms: float) -> None:
+        if self.wait_network and ms > 0:
+            time.sleep(ms / 1e3)
+
+    def chat(self, flow_id: str, edge_device: str, cloud_device: str, call: CloudCall, *,
+             port: int) -> LegResult:
+        """Carry ``call`` and its reply (see :class:`~netgpt.generative.base.CloudLeg`)."""
+        up = _body_bytes(call.body(), _REQUEST_HEADERS)
+        # a request the network drops never reaches the cloud
+        self.wan.exchange(flow_id, edge_device, cloud_device, bytes_up=up, bytes_down=0,
+                          port=port)
+        reply = self.instance.answer(call)
+        down = _body_bytes(_answer_body(reply.response), _ANSWER_HEADERS)
+        timing = self.wan.exchange(flow_id, edge_device, cloud_device, bytes_up=up,
+                                   bytes_down=down, port=port)
+        self._wait(timing.network_ms)
+        return LegResult(reply, timing, up, down)
+
+    def stream(self, flow_id: str, edge_device: str, cloud_device: str, call: CloudCall, *,
+               port: int, done: Callable[[LegResult], None]) -> Iterator[str]:
+        """Carry ``call``, the answer in pieces.
+
+        The WAN time is taken before the first piece for the request leg and after the last
+        for the answer leg; the answer's bytes are counted as they stream (the timing is made
+        for ``max_tokens`` words of answer, an upper bound).
+        """
+        up = _body_bytes(call.body(), _REQUEST_HEADERS)
+        estimate = _body_bytes({"content": "w" * 6 * call.max_tokens}, _ANSWER_HEADERS)
+        timing = self.wan.exchange(flow_id, edge_device, cloud_device, bytes_up=up,
+                                   bytes_down=estimate, port=port)
+        self._wait(timing.up_ms)
+        down = len(_ANSWER_HEADERS)
+        replies: list[CloudReply] = []
+        for piece in self.instance.stream(call, replies.append):
+            down += len(json.dumps({"delta": {"content": piece}}).encode()) + 8
+            yield piece
+        self._wait(timing.network_ms - timing.up_ms)
+        done(LegResult(replies[0], timing, up, down))
+
+    def probe(self, flow_id: str, edge_device: str, cloud_device: str, *,
+              port: int) -> FlowTiming:
+        """An empty exchange timed on the WAN (no wait)."""
+        return self.wan.exchange(flow_id, edge_device, cloud_device, bytes_up=0, bytes_down=0,
+                                 port=port)
+
+    def transfer(self, flow_id: str, source_device: str, destination_device: str, *,
+                 n_bytes: int, port: int) -> FlowTiming:
+        """``n_bytes`` one way, timed on the WAN (no wait)."""
+        return self.wan.exchange(flow_id, source_device, destination_device, bytes_up=n_bytes,
+                                 bytes_down=0, port=port)
+
+    def health(self) -> HealthReport:
+        """The cloud model's health."""
+        return self.instance.model.health()
+
+    def close(self) -> None:
+        """Nothing is held."""
+
+
 class GenerativeService:
     """Serves requests from users at sites (see the module docstring).
 
-    ``contexts(site)`` gives the site's context at the moment of the request; ``record``
-    receives every :class:`ServiceSample`; ``wait_network``: sleep the WAN time so callers
-    measure it (off in tests that only count). ``edge_bytes`` is what moving an edge instance
+    ``contexts(site)`` gives the site's context at the moment of the request; ``leg`` carries
+    each request from its site's edge instance to the cloud instance and back; ``record``
+    receives every :class:`ServiceSample`. ``edge_bytes`` is what moving an edge instance
     copies (its model and adapter files).
     """
 
@@ -205,20 +293,16 @@ class GenerativeService:
         *,
         placement: WorkloadPlacement,
         completer: PromptCompleter,
-        cloud: LanguageModel,
+        leg: CloudLeg,
         contexts: Callable[[str], SiteContext],
-        wan: WanPath | None = None,
         record: Callable[[Sequence[ServiceSample]], None] | None = None,
-        wait_network: bool = True,
         max_tokens: int = 160,
         edge_bytes: int = 0,
     ) -> None:
         self.completer = completer
-        self.cloud = cloud
+        self.leg = leg
         self.contexts = contexts
-        self.wan: WanPath = wan or LocalWan()
         self.record = record
-        self.wait_network = wait_network
         self.max_tokens = max_tokens
         self.edge_bytes = edge_bytes
         self._placement = placement
@@ -244,6 +328,10 @@ class GenerativeService:
         for site in self.sites:
             self.completer.complete("hello", self.contexts(site), use_adapter=True)
 
+    def close(self) -> None:
+        """Release the leg (in the lab: the cloud instance's server)."""
+        self.leg.close()
+
     # -- one request ------------------------------------------------------------------------
 
     def _check(self, site: str, request: str, mode: str) -> tuple[str, str]:
@@ -261,46 +349,43 @@ class GenerativeService:
                               f"{sorted(placement.edges)}")
         return placement.edges[site], placement.cloud_device
 
-    def _cloud_request(self, prompt: str, max_tokens: int | None) -> ChatRequest:
-        return ChatRequest(messages=(ChatMessage("system", SYSTEM_PROMPT),
-                                     ChatMessage("user", prompt)),
-                           max_tokens=max_tokens or self.max_tokens, temperature=0.0)
-
-    def _complete(self, site: str, request: str, mode: ServiceMode
-                  ) -> tuple[CompletedPrompt, SiteContext, float, float, int]:
-        """(prompt, context, edge ms, cloud-side completion ms, bytes up)."""
+    def _call(self, site: str, request: str, mode: ServiceMode, max_tokens: int | None
+              ) -> tuple[CloudCall, SiteContext, float]:
+        """(the call to send, the site's context, edge ms)."""
         context = self.contexts(site)
+        limit = max_tokens or self.max_tokens
+        if mode == "cloud-only":
+            return CloudCall("cloud-only", request, context=context, max_tokens=limit), context, 0.0
         start = time.perf_counter()
-        prompt = self.completer.complete(request, context, use_adapter=mode == "edge+cloud")
+        prompt = self.completer.complete(request, context, use_adapter=True)
         took = (time.perf_counter() - start) * 1e3
-        if mode == "edge+cloud":
-            body: object = {"model": "netgpt-cloud", "max_tokens": self.max_tokens,
-                            "messages": [{"role": "system", "content": SYSTEM_PROMPT},
-                                         {"role": "user", "content": prompt.text}]}
-            return prompt, context, took, 0.0, _body_bytes(body, _REQUEST_HEADERS)
-        body = {"model": "netgpt-cloud", "max_tokens": self.max_tokens,
-                "messages": [{"role": "user", "content": request}],
-                "netgpt_context": asdict(context)}
-        return prompt, context, 0.0, took, _body_bytes(body, _REQUEST_HEADERS)
+        return (CloudCall("edge+cloud", request, context=context, prompt=prompt,
+                          max_tokens=limit), context, took)
 
     def _sample(self, request_id: str, site: str, mode: ServiceMode, edge: str, cloud: str,
-                edge_ms: float, network_ms: float, cloud_ms: float, started: float, *,
-                prompt_tokens: int = 0, completion_tokens: int = 0, up: int = 0,
-                down: int = 0, error: str = "", services: Sequence[str] = ()) -> ServiceSample:
+                edge_ms: float, started: float, result: LegResult | None = None,
+                error: str = "", services: Sequence[str] = ()) -> ServiceSample:
+        r = result.reply.response if result is not None else None
         sample = ServiceSample(
             request_id=request_id, timestamp=time.time(), workload=self.placement.workload,
             site=site, mode=mode, edge_device=edge, cloud_device=cloud, edge_ms=edge_ms,
-            network_ms=network_ms, cloud_ms=cloud_ms,
-            total_ms=(time.perf_counter() - started) * 1e3, prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens, wan_bytes_up=up, wan_bytes_down=down,
+            network_ms=result.timing.network_ms if result is not None else 0.0,
+            cloud_ms=result.reply.cloud_ms if result is not None else 0.0,
+            total_ms=(time.perf_counter() - started) * 1e3,
+            prompt_tokens=r.prompt_tokens if r is not None else 0,
+            completion_tokens=r.completion_tokens if r is not None else 0,
+            wan_bytes_up=result.bytes_up if result is not None else 0,
+            wan_bytes_down=result.bytes_down if result is not None else 0,
             ok=not error, error=error, services=",".join(services))
         if self.record is not None:
             self.record([sample])
         return sample
 
-    def _wait(self, ms: float) -> None:
-        if self.wait_network and ms > 0:
-            time.sleep(ms / 1e3)
+    @staticmethod
+    def _prompt_of(call: CloudCall, result: LegResult) -> CompletedPrompt:
+        prompt = result.reply.prompt if call.mode == "cloud-only" else call.prompt
+        assert prompt is not None
+        return prompt
 
     def ask(self, site: str, request: str, *, mode: ServiceMode = "edge+cloud",
             request_id: str | None = None, max_tokens: int | None = None) -> ServiceAnswer:
@@ -313,39 +398,22 @@ class GenerativeService:
         edge, cloud = self._check(site, request, mode)
         rid = request_id or uuid.uuid4().hex[:12]
         started = time.perf_counter()
-        prompt, context, edge_ms, completion_ms, up = self._complete(site, request, mode)
+        call, context, edge_ms = self._call(site, request, mode, max_tokens)
         try:
-            # a request the network drops never reaches the cloud
-            self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=0,
-                              port=self.placement.port)
-            start = time.perf_counter()
-            response = self.cloud.chat(self._cloud_request(prompt.text, max_tokens))
-            cloud_ms = completion_ms + (time.perf_counter() - start) * 1e3
-            answer_body = {"id": rid, "object": "chat.completion", "model": response.model,
-                           "choices": [{"index": 0, "finish_reason": response.finish_reason,
-                                        "message": {"role": "assistant",
-                                                    "content": response.text}}]}
-            down = _body_bytes(answer_body, _ANSWER_HEADERS)
-            timing = self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=down,
-                                       port=self.placement.port)
+            result = self.leg.chat(rid, edge, cloud, call, port=self.placement.port)
         except (FlowDroppedError, LLMError) as exc:
-            self._sample(rid, site, mode, edge, cloud, edge_ms, 0.0, 0.0, started,
-                         up=up, error=str(exc))
+            self._sample(rid, site, mode, edge, cloud, edge_ms, started, error=str(exc))
             raise
-        self._wait(timing.network_ms)
-        sample = self._sample(
-            rid, site, mode, edge, cloud, edge_ms, timing.network_ms, cloud_ms, started,
-            prompt_tokens=response.prompt_tokens, completion_tokens=response.completion_tokens,
-            up=up, down=down, services=prompt.services)
-        return ServiceAnswer(response.text, prompt, sample, timing, context)
+        prompt = self._prompt_of(call, result)
+        sample = self._sample(rid, site, mode, edge, cloud, edge_ms, started, result,
+                              services=prompt.services)
+        return ServiceAnswer(result.reply.response.text, prompt, sample, result.timing, context)
 
     def stream(self, site: str, request: str, *, mode: ServiceMode = "edge+cloud",
                request_id: str | None = None, max_tokens: int | None = None) -> ServiceStream:
         """Answer as :meth:`ask` does, the text in pieces as the cloud model writes them.
 
-        The WAN time is taken before the first piece for the request leg and after the last
-        for the answer leg; the answer's bytes are counted as they stream (the timing is made
-        for ``max_tokens`` words of answer, an upper bound). Bad input raises at once.
+        Bad input raises at once; network and model failures while iterating (recorded).
         """
         edge, cloud = self._check(site, request, mode)
         rid = request_id or uuid.uuid4().hex[:12]
@@ -353,37 +421,23 @@ class GenerativeService:
 
         def pieces() -> Iterator[str]:
             started = time.perf_counter()
-            prompt, context, edge_ms, completion_ms, up = self._complete(site, request, mode)
-            limit = max_tokens or self.max_tokens
-            estimate = _body_bytes({"content": "w" * 6 * limit}, _ANSWER_HEADERS)
-            try:
-                timing = self.wan.exchange(rid, edge, cloud, bytes_up=up, bytes_down=estimate,
-                                           port=self.placement.port)
-            except FlowDroppedError as exc:
-                self._sample(rid, site, mode, edge, cloud, edge_ms, 0.0, 0.0, started, up=up,
-                             error=str(exc))
-                raise
-            self._wait(timing.up_ms)
-            start = time.perf_counter()
-            down = len(_ANSWER_HEADERS)
+            call, context, edge_ms = self._call(site, request, mode, max_tokens)
+            results: list[LegResult] = []
             words: list[str] = []
             try:
-                for piece in self.cloud.stream(self._cloud_request(prompt.text, max_tokens)):
-                    down += len(json.dumps({"delta": {"content": piece}}).encode()) + 8
+                for piece in self.leg.stream(rid, edge, cloud, call, port=self.placement.port,
+                                             done=results.append):
                     words.append(piece)
                     yield piece
-            except LLMError as exc:
-                self._sample(rid, site, mode, edge, cloud, edge_ms, timing.up_ms, 0.0, started,
-                             up=up, down=down, error=str(exc))
+            except (FlowDroppedError, LLMError) as exc:
+                self._sample(rid, site, mode, edge, cloud, edge_ms, started, error=str(exc))
                 raise
-            cloud_ms = completion_ms + (time.perf_counter() - start) * 1e3
-            self._wait(timing.network_ms - timing.up_ms)
-            text = "".join(words)
-            sample = self._sample(
-                rid, site, mode, edge, cloud, edge_ms, timing.network_ms, cloud_ms, started,
-                prompt_tokens=len(prompt.text.split()), completion_tokens=len(text.split()),
-                up=up, down=down, services=prompt.services)
-            holder.answer = ServiceAnswer(text, prompt, sample, timing, context)
+            result = results[0]
+            prompt = self._prompt_of(call, result)
+            sample = self._sample(rid, site, mode, edge, cloud, edge_ms, started, result,
+                                  services=prompt.services)
+            holder.answer = ServiceAnswer("".join(words), prompt, sample, result.timing,
+                                          context)
 
         holder = ServiceStream(pieces())
         return holder
@@ -393,16 +447,16 @@ class GenerativeService:
     def move_edge(self, site: str, device: str) -> PlacementMove:
         """Run ``site``'s edge instance on ``device`` from now on; return what the move cost.
 
-        The copy of the edge's files is timed over the WAN from the old device to the new one
-        (the network as it is now). Raises :class:`ConfigError` for an unknown site, and
+        The copy of the edge's files is carried from the old device to the new one (the
+        network as it is now). Raises :class:`ConfigError` for an unknown site, and
         :class:`FlowDroppedError` when the new device cannot be reached (nothing moves).
         """
         placement = self.placement
         old = placement.edge_of(site)
         if device == old:
             return PlacementMove(site, old, device, 0, 0.0)
-        timing = self.wan.exchange(f"move:{site}:{device}", old, device,
-                                   bytes_up=self.edge_bytes, bytes_down=0, port=placement.port)
+        timing = self.leg.transfer(f"move:{site}:{device}", old, device,
+                                   n_bytes=self.edge_bytes, port=placement.port)
         with self._lock:
             self._placement = self._placement.moved(site, device)
         return PlacementMove(site, old, device, self.edge_bytes, timing.network_ms)
