@@ -41,7 +41,8 @@ if TYPE_CHECKING:  # the network process imports this module; it needs no agent
     from netgpt.agents.platform import IntentPlatform
 
 __all__ = ["SERVICE_FILE", "ServiceDeployment", "SiteContexts", "embedded_service",
-           "manage_deployed_service", "read_deployment", "write_deployment"]
+           "manage_deployed_service", "read_deployment", "sites_with_context",
+           "write_deployment"]
 
 SERVICE_FILE = "service.json"
 
@@ -82,7 +83,7 @@ class SiteContexts:
                             network=self.network_facts(site), directory=self.directory)
 
 
-def _sites_with_context(topology: Topology, placement: WorkloadPlacement,
+def sites_with_context(topology: Topology, placement: WorkloadPlacement,
                         directory: SiteDirectory) -> WorkloadPlacement:
     """The placement with an edge only where the directory knows the site's services."""
     keep = {}
@@ -115,7 +116,7 @@ def embedded_service(
     """
     topology = live.topology
     directory = load_directory()
-    place = _sites_with_context(topology, placement or default_placement(topology), directory)
+    place = sites_with_context(topology, placement or default_placement(topology), directory)
     if completer is None:
         from netgpt.edge_models.prompt_model import EdgePromptModel
 

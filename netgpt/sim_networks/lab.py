@@ -17,6 +17,7 @@ killed. Nothing here runs ``mn -c``, ``killall`` or ``pkill``: processes end by 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import ipaddress
 import json
@@ -24,8 +25,10 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -66,6 +69,7 @@ __all__ = [
     "LabFlow",
     "MininetLab",
     "lab_requirements",
+    "socket_in_namespace",
     "teardown_recorded",
 ]
 
@@ -178,6 +182,43 @@ class LabFlow:
         """End both processes (SIGTERM, then SIGKILL)."""
         for proc in (self.client, self.server):
             _end(proc)
+
+
+_CLONE_NEWNET = 0x40000000
+
+
+def socket_in_namespace(pid: int) -> socket.socket:
+    """A TCP socket created in the network namespace of process ``pid`` (needs root).
+
+    A socket belongs to the namespace it was made in for its whole life, so a short-lived
+    thread enters the namespace (setns switches only the calling thread), makes the socket
+    and ends; the rest of the process stays where it was.
+    """
+    made: list[socket.socket] = []
+    failed: list[str] = []
+
+    def make() -> None:
+        try:
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+        except OSError as exc:
+            failed.append(f"cannot open the namespace of pid {pid}: {exc}")
+            return
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.setns(fd, _CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                failed.append(f"setns into pid {pid}'s network namespace: {os.strerror(err)}")
+                return
+            made.append(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        finally:
+            os.close(fd)
+
+    worker = threading.Thread(target=make, name=f"netns-{pid}")
+    worker.start()
+    worker.join()
+    if failed:
+        raise NetworkRuntimeError(failed[0] + " (the lab runs as root; is the lab still up?)")
+    return made[0]
 
 
 def _end(proc: subprocess.Popen[Any], timeout_s: float = 3.0) -> None:
@@ -341,6 +382,37 @@ class MininetLab:
     def host(self, device: str) -> HostPlan:
         """The end host behind ``device``."""
         return self.plan.host_of(device)
+
+    def has_host(self, device: str) -> bool:
+        """Whether an end host sits behind ``device``."""
+        return device in self.plan.by_device_host
+
+    def host_address(self, device: str) -> str:
+        """The primary address of the host behind ``device``."""
+        return self.host(device).ip
+
+    def host_socket(self, device: str) -> socket.socket:
+        """A TCP socket in the network namespace of the host behind ``device`` (unbound).
+
+        This process's own sockets, but their traffic leaves from that host: through its
+        router and the lab's FRR data plane, like any of the host's own connections.
+        """
+        return socket_in_namespace(self.node_pid(self.host(device).name))
+
+    def host_listener(self, device: str, port: int) -> socket.socket:
+        """A TCP socket listening on ``port`` (0: any free one) of the host behind ``device``."""
+        sock = self.host_socket(device)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host_address(device), port))
+            sock.listen(64)
+        except OSError as exc:
+            sock.close()
+            raise NetworkRuntimeError(
+                f"cannot listen on {self.host_address(device)}:{port} in the host behind "
+                f"{device}: {exc}; choose another port"
+            ) from None
+        return sock
 
     def ping(self, source_device: str, destination_device: str, *, count: int = 2) -> bool:
         """Whether the host behind ``source_device`` gets answers from the one behind the other."""

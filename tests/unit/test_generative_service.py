@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from netgpt.edge_models.prompt_model import EdgePromptModel
 from netgpt.errors import ConfigError
 from netgpt.generative.answer import GroundedAnswerModel
+from netgpt.generative.base import CloudCall, CompletedPrompt, SiteContext
 from netgpt.generative.deploy import embedded_service, read_deployment
 from netgpt.generative.http import create_service_app
 from netgpt.generative.service import GenerativeService
@@ -163,3 +164,24 @@ def test_a_model_backend_writes_the_answer_in_the_cloud(model: EdgePromptModel) 
         assert answer.sample.cloud_ms > 0 and "nyc-print-7" in answer.prompt.text
     finally:
         cloud.close()
+
+
+def test_context_round_trips_through_the_wire_format() -> None:
+    ctx = SiteContext("New York", "NYCMng", "09:30", -5.0, (), ("2 ms round trip",))
+    call = CloudCall("cloud-only", "printer?", context=ctx)
+    back = CloudCall.from_body(call.body())
+    assert back.mode == "cloud-only" and back.context == ctx and back.request == "printer?"
+    prompt = CompletedPrompt(request="printer?", text="At New York: printer?", site="New York")
+    edge = CloudCall.from_body(CloudCall("edge+cloud", "printer?", prompt=prompt).body())
+    assert edge.mode == "edge+cloud" and edge.prompt is not None
+    assert edge.prompt.text == "At New York: printer?"
+
+
+def test_a_malformed_call_body_is_refused_by_name() -> None:
+    with pytest.raises(ConfigError, match="no user message"):
+        CloudCall.from_body({"messages": [{"role": "system", "content": "x"}]})
+    with pytest.raises(ConfigError, match="max_tokens 0"):
+        CloudCall.from_body({"messages": [{"role": "user", "content": "x"}], "max_tokens": 0})
+    with pytest.raises(ConfigError, match="local_time"):
+        CloudCall.from_body({"messages": [{"role": "user", "content": "x"}],
+                             "netgpt_context": {"site": "A", "device": "d"}})
