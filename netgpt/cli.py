@@ -68,6 +68,29 @@ def _inventory(inventory: Path | None, state_dir: Path | None) -> Inventory:
 # net
 
 
+def _check_service_options(service_port: int, service_llm: str) -> None:
+    if not 0 <= service_port <= 65535:
+        raise typer.BadParameter(f"--service-port {service_port} must be 1-65535, or 0 for none")
+    if service_llm:
+        from netgpt.cloud_models.registry import BACKENDS
+
+        if not service_port:
+            raise typer.BadParameter("--service-llm needs --service-port (the service to run)")
+        if service_llm not in BACKENDS:
+            raise typer.BadParameter(f"--service-llm {service_llm!r} is not a backend; choose "
+                                     f"one of {', '.join(BACKENDS)}")
+
+
+def _print_deployment(state_dir: Path) -> None:
+    from netgpt.generative.deploy import read_deployment
+
+    deployment = read_deployment(state_dir)
+    if deployment is not None:
+        console.print(f"generative service: {deployment.url}/v1/chat/completions (cloud at "
+                      f"{deployment.placement.cloud_device}; sites: "
+                      f"{', '.join(sorted(deployment.placement.edges))})")
+
+
 @net_app.command("up")
 @friendly
 def net_up(
@@ -109,16 +132,7 @@ def net_up(
     build_topology(topo)  # fail fast, in this process, with the topology's own message
     if not 1 <= netconf_port_base <= 65535 - 1 or not 1 <= snmp_port_base <= 65535 - 1:
         raise typer.BadParameter("port bases must be between 1 and 65534")
-    if not 0 <= service_port <= 65535:
-        raise typer.BadParameter(f"--service-port {service_port} must be 1-65535, or 0 for none")
-    if service_llm:
-        from netgpt.cloud_models.registry import BACKENDS
-
-        if not service_port:
-            raise typer.BadParameter("--service-llm needs --service-port (the service to run)")
-        if service_llm not in BACKENDS:
-            raise typer.BadParameter(f"--service-llm {service_llm!r} is not a backend; choose "
-                                     f"one of {', '.join(BACKENDS)}")
+    _check_service_options(service_port, service_llm)
     sd = _state_dir(state_dir)
     inv = start_background(
         topo,
@@ -141,13 +155,7 @@ def net_up(
     console.print(table)
     console.print(f"inventory: {sd / 'inventory.yaml'}   stop with: netgpt net down")
     if service_port:
-        from netgpt.generative.deploy import read_deployment
-
-        deployment = read_deployment(sd)
-        if deployment is not None:
-            console.print(f"generative service: {deployment.url}/v1/chat/completions (cloud at "
-                          f"{deployment.placement.cloud_device}; sites: "
-                          f"{', '.join(sorted(deployment.placement.edges))})")
+        _print_deployment(sd)
 
 
 @net_app.command("down")
@@ -229,13 +237,24 @@ def lab_up(
     capacity_scale: Annotated[
         float, typer.Option(help="Lab link capacity = topology capacity x this (HTB-shaped).")
     ] = 0.01,
+    service_port: Annotated[
+        int, typer.Option(help="Also run the generative service: its cloud instance listens in "
+                          "the host behind the cloud device, edge requests leave from the "
+                          "sites' hosts; its OpenAI-compatible endpoint on 127.0.0.1 at this "
+                          "port; 0: no service.")
+    ] = 0,
+    service_llm: Annotated[
+        str, typer.Option(help="The service's cloud model (as for 'net up').")
+    ] = "",
 ) -> None:
     """Start the topology in Mininet (as root): FRR/OSPF routers, snmpd and NETCONF per router."""
     from netgpt.sim_networks.lab_serve import start_lab
 
+    _check_service_options(service_port, service_llm)
     sd = _state_dir(state_dir)
     inv, timings = start_lab(
-        topo, sd, traffic=traffic, mgmt_prefix=mgmt_prefix, capacity_scale=capacity_scale
+        topo, sd, traffic=traffic, mgmt_prefix=mgmt_prefix, capacity_scale=capacity_scale,
+        service_port=service_port, service_llm=service_llm,
     )
     table = Table(title=f"lab {inv.network}: {len(inv.devices)} routers up "
                   f"in {timings.get('up_s', 0):.1f} s (OSPF converged in "
@@ -246,6 +265,8 @@ def lab_up(
         table.add_row(d.name, d.site, f"{d.host}:{d.netconf_port}", f"{d.host}:{d.snmp_port}/udp")
     console.print(table)
     console.print(f"inventory: {sd / 'inventory.yaml'}   stop with: netgpt lab down")
+    if service_port:
+        _print_deployment(sd)
 
 
 @lab_app.command("down")

@@ -39,10 +39,20 @@ from netgpt.telemetry.store import SqliteTelemetryStore
 
 if TYPE_CHECKING:  # the network process imports this module; it needs no agent
     from netgpt.agents.platform import IntentPlatform
+    from netgpt.http_server import HttpServer
 
-__all__ = ["SERVICE_FILE", "ServiceDeployment", "SiteContexts", "embedded_service",
-           "manage_deployed_service", "read_deployment", "sites_with_context",
-           "write_deployment"]
+__all__ = [
+    "SERVICE_FILE",
+    "ServiceDeployment",
+    "ServiceFront",
+    "SiteContexts",
+    "embedded_service",
+    "manage_deployed_service",
+    "read_deployment",
+    "serve_service",
+    "sites_with_context",
+    "write_deployment",
+]
 
 SERVICE_FILE = "service.json"
 
@@ -163,6 +173,62 @@ def read_deployment(state_dir: Path) -> ServiceDeployment | None:
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a service deployment ({exc}); remove it and "
                           "restart the network with --service") from exc
+
+
+class ServiceFront:
+    """A deployed service behind its HTTP endpoint; :meth:`stop` ends both and the record."""
+
+    def __init__(self, service: GenerativeService, server: HttpServer, store: SqliteTelemetryStore,
+                 state_dir: Path) -> None:
+        self.service = service
+        self.server = server
+        self.store = store
+        self.state_dir = state_dir
+
+    def stop(self) -> None:
+        """Stop the endpoint, release the service's leg, close its store, remove service.json."""
+        self.server.stop()
+        self.service.close()
+        self.store.close()
+        (self.state_dir / SERVICE_FILE).unlink(missing_ok=True)
+
+
+def serve_service(
+    state_dir: Path,
+    port: int,
+    build: Callable[[SqliteTelemetryStore, LanguageModel | None], GenerativeService],
+    *,
+    llm: str = "",
+) -> ServiceFront:
+    """Build a service with ``build(store, cloud)``, serve it on ``port``, write service.json.
+
+    Its requests are recorded in ``service.sqlite`` in ``state_dir``; ``llm`` names the cloud
+    model's backend (``netgpt.cloud_models.registry``; empty: grounded answers).
+    """
+    from netgpt.generative.http import create_service_app
+    from netgpt.http_server import HttpServer
+
+    store_path = state_dir / "service.sqlite"
+    store = SqliteTelemetryStore(store_path)
+    cloud = None
+    try:
+        if llm:
+            from netgpt.cloud_models.registry import llm_from_config
+
+            cloud = llm_from_config(llm)
+        service = build(store, cloud)
+    except BaseException:
+        store.close()
+        raise
+    server = HttpServer(create_service_app(service), port=port)
+    try:
+        server.start()
+    except BaseException:
+        service.close()
+        store.close()
+        raise
+    write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
+    return ServiceFront(service, server, store, state_dir)
 
 
 def manage_deployed_service(platform: IntentPlatform, state_dir: Path) -> ServiceDeployment | None:

@@ -384,13 +384,15 @@ def lab_service(
     cloud: LanguageModel | None = None,
     placement: WorkloadPlacement | None = None,
     port: int = 8800,
+    timeout_s: float = 5.0,
 ) -> GenerativeService:
     """The service deployed on a running lab (``hosts``), its edge-cloud leg real HTTP.
 
     The cloud instance listens in the host behind the cloud device; edge instances serve the
     sites whose devices have hosts and whose services the directory knows. Defaults as
     :func:`~netgpt.generative.deploy.embedded_service`. Close the service
-    (:meth:`GenerativeService.close`) to stop the cloud instance's server.
+    (:meth:`GenerativeService.close`) to stop the cloud instance's server. ``timeout_s``: how
+    long an exchange may go without an answer before it counts as dropped.
     """
     topology = hosts.topology
     directory = load_directory()
@@ -402,7 +404,7 @@ def lab_service(
 
         completer = EdgePromptModel.load()
     leg = LabLeg(hosts, CloudInstance(completer, cloud or GroundedAnswerModel()),
-                 place.cloud_device, port=place.port)
+                 place.cloud_device, port=place.port, timeout_s=timeout_s)
     holder: list[GenerativeService] = []
     contexts = SiteContexts(topology, leg, lambda: holder[0].placement, directory=directory)
     service = GenerativeService(

@@ -30,9 +30,16 @@ def start_lab(
     traffic: str = "none",
     mgmt_prefix: str = LabSettings.mgmt_prefix,
     capacity_scale: float = LabSettings.capacity_scale,
+    service_port: int = 0,
+    service_llm: str = "",
     timeout_s: float = 180.0,
 ) -> tuple[Inventory, dict[str, float]]:
-    """Start a lab in the background; its inventory and start-up timings once it is up."""
+    """Start a lab in the background; its inventory and start-up timings once it is up.
+
+    ``service_port`` (0: none) also deploys the generative service on the lab (its cloud
+    instance and edge traffic in the hosts, :func:`~netgpt.generative.lab_leg.lab_service`),
+    its endpoint on 127.0.0.1 at that port, recorded in ``service.json``.
+    """
     # fail fast, in this process, on bad values; then on what the machine lacks
     plan_lab(build_topology(topology_spec),
              LabSettings(mgmt_prefix=mgmt_prefix, capacity_scale=capacity_scale))
@@ -48,7 +55,8 @@ def start_lab(
     cmd = [
         sys.executable, "-m", "netgpt.sim_networks.lab_serve", "--topo", topology_spec,
         "--state-dir", str(state_dir), "--traffic", traffic, "--mgmt-prefix", mgmt_prefix,
-        "--capacity-scale", str(capacity_scale),
+        "--capacity-scale", str(capacity_scale), "--service-port", str(service_port),
+        "--service-llm", service_llm,
     ]
     run_detached(
         cmd, pid_file=files.pid, ready_file=files.ready, log_file=files.log,
@@ -92,10 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traffic", default="none", help="none or a traffic model name")
     parser.add_argument("--mgmt-prefix", default=LabSettings.mgmt_prefix)
     parser.add_argument("--capacity-scale", type=float, default=LabSettings.capacity_scale)
+    parser.add_argument("--service-port", type=int, default=0,
+                        help="serve the generative service on this port (0: no service)")
+    parser.add_argument("--service-llm", default="",
+                        help="the service's cloud model backend ('': grounded answers)")
     parser.add_argument("--detach", action="store_true")
     args = parser.parse_args(argv)
     files = LabFiles(args.state_dir)
     stop = start_daemon(files.pid, detach=args.detach)
+    lab: MininetLab | None = None
     try:
         topology = build_topology(args.topo)
         settings = LabSettings(mgmt_prefix=args.mgmt_prefix, capacity_scale=args.capacity_scale)
@@ -105,8 +118,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.traffic != "none":
             model = traffic_model(args.traffic, topology)
             flows = len(lab.start_matrix(model.matrix_at(12 * 3600.0)))
+        service = None
+        if args.service_port:
+            from netgpt.generative.deploy import serve_service
+            from netgpt.generative.lab_leg import lab_service
+
+            service = serve_service(args.state_dir, args.service_port,
+                                    lambda store, cloud: lab_service(lab, store=store,
+                                                                     cloud=cloud),
+                                    llm=args.service_llm)
+            print(f"generative service on {service.server.url}: cloud instance in the host "
+                  f"behind {service.service.placement.cloud_device}", flush=True)
     except NetGPTError as exc:
         print(f"error: {exc}", flush=True)
+        if lab is not None:
+            lab.down()  # idempotent: a lab that failed to come up has taken itself down
         return 2
     files.ready.write_text(json.dumps({
         "topology": topology.name,
@@ -118,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         stop.wait()
     finally:
+        if service is not None:
+            service.stop()
         lab.down()
         files.ready.unlink(missing_ok=True)
     print("lab stopped", flush=True)

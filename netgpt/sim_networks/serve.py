@@ -11,41 +11,31 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from netgpt.errors import NetGPTError
-from netgpt.http_server import HttpServer
 from netgpt.sim_networks.runtime import EmbeddedNetwork, NetworkFiles, start_daemon
 from netgpt.sim_networks.topology import build_topology
 from netgpt.sim_networks.traffic import traffic_model
 
+if TYPE_CHECKING:
+    from netgpt.generative.deploy import ServiceFront
+
 
 def _start_service(network: EmbeddedNetwork, state_dir: Path, port: int,
-                   llm: str = "") -> HttpServer | None:
-    """The generative service on this network (``port`` 0: none), written to service.json.
-
-    Its requests are recorded in ``service.sqlite`` beside the inventory; ``llm`` names the
-    cloud model's backend (``netgpt.cloud_models.registry``; empty: grounded answers).
-    """
+                   llm: str = "") -> ServiceFront | None:
+    """The generative service on this network (``port`` 0: none), written to service.json."""
     if not port:
         return None
-    from netgpt.generative.deploy import ServiceDeployment, embedded_service, write_deployment
-    from netgpt.generative.http import create_service_app
-    from netgpt.telemetry.store import SqliteTelemetryStore
+    from netgpt.generative.deploy import embedded_service, serve_service
 
-    store_path = state_dir / "service.sqlite"
-    store = SqliteTelemetryStore(store_path)
-    cloud = None
-    if llm:
-        from netgpt.cloud_models.registry import llm_from_config
-
-        cloud = llm_from_config(llm)
-    service = embedded_service(network.live, store=store, cloud=cloud)
-    server = HttpServer(create_service_app(service), port=port)
-    server.start()
-    write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
-    print(f"generative service on {server.url}: cloud at {service.placement.cloud_device}, "
-          f"edges at {len(service.placement.edges)} sites", flush=True)
-    return server
+    front = serve_service(state_dir, port,
+                          lambda store, cloud: embedded_service(network.live, store=store,
+                                                                cloud=cloud), llm=llm)
+    placement = front.service.placement
+    print(f"generative service on {front.server.url}: cloud at {placement.cloud_device}, "
+          f"edges at {len(placement.edges)} sites", flush=True)
+    return front
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,7 +95,6 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if service is not None:
             service.stop()
-            (args.state_dir / "service.json").unlink(missing_ok=True)
         network.stop()
         files.ready.unlink(missing_ok=True)
     print("network stopped", flush=True)

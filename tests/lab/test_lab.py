@@ -22,11 +22,14 @@ import pytest
 from netgpt.agents.platform import IntentPlatform
 from netgpt.device_config import DeviceConfig, StaticRoute
 from netgpt.errors import NetGPTError
+from netgpt.generative.lab_leg import lab_service
+from netgpt.sim_networks.flow_timing import FlowDroppedError
 from netgpt.sim_networks.lab import MininetLab
 from netgpt.sim_networks.traffic import traffic_model
 from netgpt.sim_networks.twin import DigitalTwin
 from netgpt.telemetry.base import RateSample
 from netgpt.telemetry.poller import TelemetryPoller
+from netgpt.telemetry.store import SqliteTelemetryStore
 from netgpt.tools.netconf import netconf_drivers
 from tests.integration.intent_fixtures import interface_rates_mbps, set_configs
 
@@ -269,3 +272,37 @@ def test_snmp_loss_in_the_lab_ends_an_intent_wholly_old_or_wholly_new(
     assert run.outcome == "deployed", run.state.get("reason")
     changed = {d for d, c in platform.read_configs().items() if c != day0[d]}
     assert changed == {"LOSAng"}
+
+
+def test_generative_service_runs_between_lab_hosts_and_an_acl_on_its_port_cuts_it(
+    abilene_lab: MininetLab, platform: IntentPlatform, tmp_path: Path
+) -> None:
+    lab = abilene_lab
+    store = SqliteTelemetryStore(tmp_path / "service.sqlite")
+    service = lab_service(lab, store=store, timeout_s=2.0)
+    try:
+        assert service.placement.cloud_device == "KSCYng"
+        answer = service.ask("New York", "need to print my slides")
+        assert "New York" in answer.text and "nyc-print-7" in answer.text, answer.text
+        # the edge told the user what the network says about the way to the cloud
+        assert any("round trip to the cloud" in f for f in answer.context.network)
+        t = answer.timing
+        assert 0 < t.rtt_ms < 100 and t.network_ms == pytest.approx(t.up_ms + t.down_ms)
+        streamed = service.stream("Denver", "my video keeps freezing")
+        assert "Denver" in "".join(streamed)
+
+        # the exchange is the hosts' own TCP: an ACL on a router of the path cuts it
+        run = platform.submit("block tcp port 8800 from NYCMng to KSCYng")
+        assert run.outcome == "deployed", run.state.get("reason")
+        with pytest.raises(FlowDroppedError, match="NYCMng to KSCYng"):
+            service.ask("New York", "need to print my slides")
+        assert "Seattle" in service.ask("Seattle", "where can I print").text
+
+        frame = store.service_frame(workload="generative")
+        assert list(frame["site"]) == ["New York", "Denver", "New York", "Seattle"]
+        assert list(frame["ok"]) == [True, True, False, True]
+        assert (frame[frame["ok"]]["network_ms"] > 0).all()
+        assert (frame[frame["ok"]]["wan_bytes_down"] > 0).all()
+    finally:
+        service.close()
+        store.close()
