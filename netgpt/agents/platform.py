@@ -49,6 +49,7 @@ from netgpt.errors import (
     ConfigError,
     DeviceError,
     LifecycleError,
+    NetGPTError,
     TelemetryError,
 )
 from netgpt.intents.compiler import compile_alternatives
@@ -60,6 +61,7 @@ from netgpt.intents.model import (
     new_intent_id,
 )
 from netgpt.intents.parser import NameTable, parse_intent
+from netgpt.intents.placement import EdgeMoveChoice, EdgeMover, PlacementMove
 from netgpt.intents.plan import ChangeSet, Verdict, VerdictSource
 from netgpt.intents.verify import verify_on_twin
 from netgpt.intents.withdraw import DeployedPlan, withdrawal_change_set
@@ -280,19 +282,50 @@ class IntentPlatform:
         # managed workloads: where their instances run, and where their requests are recorded
         self.workloads: dict[str, WorkloadPlacement] = {}
         self.service_metrics: ServiceMetricsSource | None = None
+        self.edge_movers: dict[str, tuple[EdgeMover, int]] = {}
         self._last_change = 0.0  # monotonic time of the last apply
         self.graph = build_intent_graph(self._context(), self.checkpointer)
 
     def manage_workload(self, placement: WorkloadPlacement,
-                        metrics: ServiceMetricsSource | None = None) -> None:
+                        metrics: ServiceMetricsSource | None = None, *,
+                        mover: EdgeMover | None = None, edge_bytes: int = 0) -> None:
         """Know where ``placement.workload`` runs, and where its requests are recorded.
 
         The placement gives its objectives' paths; ``metrics`` is the store its objectives are
-        measured from.
+        measured from; ``mover`` (with the ``edge_bytes`` a move copies) lets the closed loop
+        move its edge instances when the network's paths cannot keep an objective.
         """
         self.workloads[placement.workload] = placement
         if metrics is not None:
             self.service_metrics = metrics
+        if mover is not None:
+            self.edge_movers[placement.workload] = (mover, edge_bytes)
+
+    def move_edge(self, workload: str, choice: EdgeMoveChoice, *, actor: str,
+                  intent_id: str) -> PlacementMove:
+        """Carry out ``choice`` through the workload's mover; audited either way.
+
+        The platform's placement follows the move. Raises :class:`ConfigError` when the
+        workload has no mover, and what the mover raises (nothing moved then).
+        """
+        entry = self.edge_movers.get(workload)
+        if entry is None:
+            raise ConfigError(f"workload {workload!r} has no way to move its edge instances; "
+                              "manage it with a mover (manage_workload(..., mover=...))")
+        try:
+            moved = entry[0].move_edge(choice.site, choice.new_device)
+        except NetGPTError as exc:
+            self.audit.append(actor=actor, intent_id=intent_id, step="placement",
+                              outcome="failed", detail={"choice": str(choice), "error": str(exc)})
+            raise
+        self.workloads[workload] = self.workloads[workload].moved(choice.site, choice.new_device)
+        self.audit.append(actor=actor, intent_id=intent_id, step="placement", outcome="moved",
+                          detail={"choice": str(choice), "site": moved.site,
+                                  "old_device": moved.old_device,
+                                  "new_device": moved.new_device,
+                                  "bytes_moved": moved.bytes_moved,
+                                  "transfer_ms": round(moved.transfer_ms, 3)})
+        return moved
 
     def start_telemetry(self, interval_s: float = 1.0, *, wait: bool = True) -> None:
         """Poll in the background so runs plan with fresh rates without sampling themselves."""

@@ -12,8 +12,12 @@ A workload's service-level objective (``slo``) is judged on its recorded request
 (:attr:`IntentPlatform.service_metrics`) since the intent was last deployed, within the last
 ``slo_window_s``; the repair re-plans it like any intent, and its plan keeps headroom on the
 workload's edge-cloud paths (:func:`netgpt.intents.compiler.slo_path_ceilings`). When those
-paths already have their headroom under the measured traffic, no network change can help: the
-watcher escalates and changes nothing.
+paths already have their headroom under the measured traffic, or no plan passes, no routing
+change can help. When the platform can move the workload's edge instances (a mover given to
+:meth:`IntentPlatform.manage_workload`), the watcher moves a site's edge to a device whose way
+to the cloud the network carries within the objective
+(:func:`netgpt.intents.placement.choose_edge_move`, the cost of the move counted), then
+re-plans for the new paths; otherwise it escalates and changes nothing.
 
 With a forecaster, a utilization ceiling that holds now is also judged ahead: the egress
 utilization history of its links (the platform's background telemetry) is forecast ``horizon``
@@ -44,6 +48,7 @@ from netgpt.intents.model import (
     ServiceLevelExpectation,
     UtilizationCeilingExpectation,
 )
+from netgpt.intents.placement import choose_edge_move
 from netgpt.intents.verify import evaluate_expectation, path_links, scoped_links
 from netgpt.sim_networks.twin import Demand, DigitalTwin, TrafficMatrix
 from netgpt.telemetry.base import RateSample
@@ -68,7 +73,7 @@ class WatchEvent:
     intent_id: str
     state: LifecycleState
     report: FulfilmentReport
-    action: str  # "none" | "repaired" | "escalated" | "proactive"
+    action: str  # "none" | "repaired" | "moved" | "escalated" | "proactive"
     detail: str = ""
 
 
@@ -268,6 +273,56 @@ class IntentWatcher:
                 "their headroom under the measured traffic, so the cause is elsewhere (an ACL "
                 "on the service's port, its instances or its model); left to the operator"), traffic
 
+    def _move_edges(self, intent: Intent, report: FulfilmentReport, why: str,
+                    traffic: TrafficMatrix | None) -> WatchEvent | None:
+        """Keep a violated objective by moving edge instances, when the paths cannot.
+
+        For each site in the scope of each workload objective whose workload the platform can
+        move, :func:`~netgpt.intents.placement.choose_edge_move` on the measured traffic; the
+        chosen moves are made (audited ``placement``), then the intent is re-planned for the
+        new placement (its paths now include the moved edges' ways). ``None`` when nothing
+        moved (the caller escalates).
+        """
+        p = self.platform
+        slos = [e for e in intent.expectations if isinstance(e, ServiceLevelExpectation)
+                and e.workload in p.edge_movers and e.workload in p.workloads]
+        if not slos:
+            return None
+        try:
+            traffic = traffic if traffic is not None else p.measure_traffic()
+            twin = DigitalTwin(p.topology, p.read_configs())
+            load = twin.evaluate(traffic)
+        except NetGPTError:
+            return None
+        hosts = [d for d in p.topology.devices if p.topology.local_prefixes(d)]
+        done = []
+        for e in slos:
+            edge_bytes = p.edge_movers[e.workload][1]
+            for site in slo_sites(e, p.topology) or sorted(p.workloads[e.workload].edges):
+                placement = p.workloads[e.workload]
+                if site not in placement.edges:
+                    continue
+                choice = choose_edge_move(e, placement, site, twin, load, hosts,
+                                          edge_bytes=edge_bytes)
+                if choice is None:
+                    continue
+                try:
+                    moved = p.move_edge(e.workload, choice, actor=self.actor,
+                                        intent_id=intent.id)
+                except NetGPTError:
+                    continue  # audited as failed; the next site may still move
+                done.append(f"{choice} (copied {moved.bytes_moved / 1e6:.1f} MB in "
+                            f"{moved.transfer_ms:.0f} ms)")
+        if not done:
+            return None
+        moves = "; ".join(done)
+        run = p.replan(intent, why=f"{why}; {moves}", actor=self.actor, traffic=traffic)
+        detail = f"moved the edge instance: {moves}"
+        if run.outcome != "deployed":
+            detail += (f"; the re-plan for the new paths did not pass: "
+                       f"{run.state.get('reason', run.outcome)}")
+        return WatchEvent(intent.id, p.store.get(intent.id).state, report, "moved", detail)
+
     def judge(
         self,
         intent: Intent,
@@ -349,6 +404,10 @@ class IntentWatcher:
             )
             elsewhere, measured = self._not_the_paths(intent)
             if elsewhere is not None:
+                moved = self._move_edges(intent, report, why, measured)
+                if moved is not None:
+                    events.append(moved)
+                    continue
                 p.audit.append(actor=self.actor, intent_id=intent.id, step="watch",
                                outcome="escalated", detail={"why": why, "replan": elsewhere})
                 events.append(WatchEvent(intent.id, intent.state, report, "escalated",
@@ -365,6 +424,10 @@ class IntentWatcher:
                         f"re-planned and applied: {run.state.get('reason', '')}",
                     )
                 )
+                continue
+            moved = self._move_edges(intent, report, why, measured)
+            if moved is not None:
+                events.append(moved)
                 continue
             reason = run.state.get("reason", run.outcome)
             p.audit.append(

@@ -278,6 +278,14 @@ class CloudLeg(Protocol):
         """Copy ``n_bytes`` from one device to another (an edge instance moving)."""
         ...
 
+    def user_leg(self, flow_id: str, user_device: str, edge_device: str, *, bytes_up: int,
+                 bytes_down: int, port: int) -> FlowTiming:
+        """A user's request to an edge instance away from the users' device, the answer back.
+
+        ``bytes_up`` there, ``bytes_down`` back.
+        """
+        ...
+
     def health(self) -> HealthReport:
         """Whether the cloud instance's model is up."""
         ...

@@ -31,8 +31,10 @@ from netgpt.generative.service import (
     GenerativeService,
     ModelledLeg,
     default_placement,
+    files_bytes,
 )
 from netgpt.intents.model import WorkloadPlacement
+from netgpt.intents.placement import PlacementMove
 from netgpt.sim_networks.live import LiveNetwork
 from netgpt.sim_networks.topology import Topology
 from netgpt.telemetry.store import SqliteTelemetryStore
@@ -55,6 +57,16 @@ __all__ = [
 ]
 
 SERVICE_FILE = "service.json"
+
+
+def shipped_edge_bytes(weights: Path | None = None) -> int:
+    """What moving an edge instance copies: the prompt model's files and one site adapter."""
+    from netgpt.edge_models.prompt_model import SHIPPED_PROMPT_WEIGHTS
+
+    root = weights or SHIPPED_PROMPT_WEIGHTS
+    adapters = [d for d in (root / "adapters").glob("*") if d.is_dir()]
+    base = files_bytes([f for f in root.iterdir() if f.is_file()]) if root.is_dir() else 0
+    return base + max((files_bytes([d]) for d in adapters), default=0)
 
 
 class SiteContexts:
@@ -137,7 +149,8 @@ def embedded_service(
     contexts = SiteContexts(topology, leg, lambda: holder[0].placement, directory=directory)
     service = GenerativeService(
         placement=place, completer=completer, leg=leg, contexts=contexts,
-        record=store.add_service_samples if store is not None else None)
+        record=store.add_service_samples if store is not None else None,
+        edge_bytes=shipped_edge_bytes())
     holder.append(service)
     service.warm_up()
     return service
@@ -173,6 +186,43 @@ def read_deployment(state_dir: Path) -> ServiceDeployment | None:
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path} is not a service deployment ({exc}); remove it and "
                           "restart the network with --service") from exc
+
+
+class HttpEdgeMover:
+    """Moves the edge instances of a service deployed elsewhere, through its HTTP control route.
+
+    ``POST {url}/v1/netgpt/placement`` with ``{"site", "device"}`` (see
+    :func:`netgpt.generative.http.create_service_app`); its errors come back as the same
+    exception types the service raised.
+    """
+
+    def __init__(self, url: str, *, timeout_s: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def move_edge(self, site: str, device: str) -> PlacementMove:
+        """Ask the service to move ``site``'s edge instance to ``device``."""
+        import httpx
+
+        from netgpt.sim_networks.flow_timing import FlowDroppedError
+
+        try:
+            reply = httpx.post(f"{self.url}/v1/netgpt/placement",
+                               json={"site": site, "device": device}, timeout=self.timeout_s)
+        except httpx.HTTPError as exc:
+            raise ConfigError(f"the generative service at {self.url} did not answer the move "
+                              f"({exc}); is the network process running?") from None
+        try:
+            body = reply.json()
+        except ValueError:
+            body = {}
+        if reply.status_code == 200:
+            return PlacementMove(site, str(body["old_device"]), device, int(body["bytes_moved"]),
+                                 float(body["transfer_ms"]))
+        message = (body.get("error") or {}).get("message", reply.text[:200])
+        if reply.status_code == 502:
+            raise FlowDroppedError(message)
+        raise ConfigError(f"the service refused the move: {message}")
 
 
 class ServiceFront:
@@ -220,7 +270,13 @@ def serve_service(
     except BaseException:
         store.close()
         raise
-    server = HttpServer(create_service_app(service), port=port)
+    front: list[ServiceFront] = []
+
+    def moved() -> None:  # the deployment record follows the service's placement
+        write_deployment(state_dir, ServiceDeployment(service.placement, front[0].server.url,
+                                                      store_path))
+
+    server = HttpServer(create_service_app(service, on_move=moved), port=port)
     try:
         server.start()
     except BaseException:
@@ -228,16 +284,20 @@ def serve_service(
         store.close()
         raise
     write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
-    return ServiceFront(service, server, store, state_dir)
+    front.append(ServiceFront(service, server, store, state_dir))
+    return front[0]
 
 
 def manage_deployed_service(platform: IntentPlatform, state_dir: Path) -> ServiceDeployment | None:
     """Let ``platform`` manage the service deployed on the network of ``state_dir``, if any.
 
-    Its placement becomes the platform's knowledge of the workload, and its request store the
-    source its objectives are measured from.
+    Its placement becomes the platform's knowledge of the workload, its request store the
+    source its objectives are measured from, and its HTTP control route the way the platform
+    moves its edge instances (:class:`HttpEdgeMover`).
     """
     deployment = read_deployment(state_dir)
     if deployment is not None:
-        platform.manage_workload(deployment.placement, SqliteTelemetryStore(deployment.store))
+        platform.manage_workload(deployment.placement, SqliteTelemetryStore(deployment.store),
+                                 mover=HttpEdgeMover(deployment.url),
+                                 edge_bytes=shipped_edge_bytes())
     return deployment

@@ -8,6 +8,9 @@ Answers are ``chat.completion`` objects (or ``chat.completion.chunk`` server-sen
 in ``data: [DONE]`` with ``stream``), with ``usage`` and a ``netgpt`` object: site, mode, edge,
 network and cloud milliseconds, bytes over the WAN, the local services used, the completed
 prompt. ``GET /v1/models`` lists one model per served site; ``GET /health`` says it is up.
+``GET /v1/netgpt/placement`` says where the instances run; ``POST`` it with ``{"site",
+"device"}`` to move a site's edge instance (the platform's placement repair does), answered with
+what the move cost.
 
 Errors are OpenAI-shaped ``{"error": {"message", "type", "param"}}``: 400 for a bad request
 (the message names the bad value), 502 when the network drops the edge-cloud exchange, 503
@@ -18,7 +21,7 @@ when the cloud model is down.
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 from fastapi import FastAPI, Header, Request
@@ -90,8 +93,20 @@ def _request_text(body: ChatCompletionBody) -> str:
     return users[-1]
 
 
-def create_service_app(service: GenerativeService) -> FastAPI:
-    """The HTTP app over ``service`` (routes in the module docstring)."""
+class PlacementBody(BaseModel):
+    """Move one site's edge instance."""
+
+    model_config = ConfigDict(extra="forbid")
+    site: str
+    device: str
+
+
+def create_service_app(service: GenerativeService,
+                       on_move: Callable[[], None] | None = None) -> FastAPI:
+    """The HTTP app over ``service`` (routes in the module docstring).
+
+    ``on_move`` runs after an edge instance moved (the deployment record follows).
+    """
     app = FastAPI(title="NetGPT generative service", version="1")
 
     @app.exception_handler(RequestValidationError)
@@ -113,6 +128,26 @@ def create_service_app(service: GenerativeService) -> FastAPI:
         return {"object": "list",
                 "data": [{"id": f"{MODEL_PREFIX}@{site}", "object": "model", "created": now,
                           "owned_by": "netgpt"} for site in service.sites]}
+
+    @app.get("/v1/netgpt/placement")
+    def placement() -> dict[str, Any]:
+        return service.placement.model_dump(mode="json")
+
+    @app.post("/v1/netgpt/placement", response_model=None)
+    def move(body: PlacementBody) -> JSONResponse:
+        try:
+            moved = service.move_edge(body.site, body.device)
+        except ConfigError as exc:
+            return _error(400, str(exc), "invalid_request_error")
+        except FlowDroppedError as exc:
+            return _error(502, f"the edge's files cannot reach {body.device}: {exc}",
+                          "network_error")
+        if on_move is not None:
+            on_move()
+        return JSONResponse({"site": moved.site, "old_device": moved.old_device,
+                             "new_device": moved.new_device, "bytes_moved": moved.bytes_moved,
+                             "transfer_ms": moved.transfer_ms,
+                             "placement": service.placement.model_dump(mode="json")})
 
     @app.post("/v1/chat/completions", response_model=None)
     def chat(body: ChatCompletionBody,

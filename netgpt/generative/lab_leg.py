@@ -43,7 +43,7 @@ from netgpt.generative.base import (
     PromptCompleter,
 )
 from netgpt.generative.cloud import CloudHttpServer, CloudInstance
-from netgpt.generative.deploy import SiteContexts, sites_with_context
+from netgpt.generative.deploy import SiteContexts, shipped_edge_bytes, sites_with_context
 from netgpt.generative.directory import load_directory
 from netgpt.generative.service import GenerativeService, default_placement
 from netgpt.intents.model import WorkloadPlacement
@@ -324,14 +324,18 @@ class LabLeg:
         return FlowTiming(rtt, rtt / 2, rtt / 2, rtt, (edge_device, cloud_device), (), 0.0,
                           retrans)
 
-    def transfer(self, flow_id: str, source_device: str, destination_device: str, *,
-                 n_bytes: int, port: int) -> FlowTiming:
-        """Copy ``n_bytes`` over a TCP connection between the two hosts; time to the last byte."""
+    def _bytes_exchange(self, source_device: str, destination_device: str, up: int,
+                        down: int) -> FlowTiming:
+        """``up`` bytes from one host to the other on a fresh TCP connection, ``down`` back.
+
+        The destination listens on a free port for this exchange only. Timed to the last byte
+        back (or, with nothing back, to the destination's receipt of the last byte up).
+        """
         listener = self.hosts.host_listener(destination_device, 0)
         listener.settimeout(self.timeout_s)
         got: list[float] = []
 
-        def receive() -> None:
+        def serve() -> None:
             try:
                 conn, _ = listener.accept()
             except OSError:
@@ -340,32 +344,51 @@ class LabLeg:
                 conn.settimeout(self.timeout_s)
                 total = 0
                 try:
-                    while chunk := conn.recv(1 << 16):
+                    while total < up and (chunk := conn.recv(min(1 << 16, up - total))):
                         total += len(chunk)
+                    if total == up:
+                        got.append(time.monotonic())
+                        conn.sendall(b"\0" * down)
                 except OSError:
                     return
-                if total == n_bytes:
-                    got.append(time.monotonic())
 
-        receiver = threading.Thread(target=receive, name="edge-move", daemon=True)
-        receiver.start()
+        worker = threading.Thread(target=serve, name="host-exchange", daemon=True)
+        worker.start()
         try:
             ex = self._connect(source_device, destination_device, listener.getsockname()[1])
             try:
-                ex.send(b"\0" * n_bytes)
-                ex.sock.shutdown(socket.SHUT_WR)
+                ex.send(b"\0" * up)
+                back = 0
+                while back < down and (chunk := ex.sock.recv(min(1 << 16, down - back))):
+                    back += len(chunk)
             except OSError as exc:
                 raise self._dropped(ex, source_device, exc) from None
-            receiver.join(self.timeout_s + 1)
+            ended = time.monotonic()
+            worker.join(self.timeout_s + 1)
             retrans = ex.close()
         finally:
             listener.close()
-        if not got:
-            raise FlowDroppedError(f"copying {n_bytes} bytes from {source_device} to "
-                                   f"{destination_device} did not complete")
-        took = (got[0] - ex.started) * 1e3
-        return FlowTiming(took, took, 0.0, (ex.connected - ex.started) * 1e3,
+        if not got or back < down:
+            raise FlowDroppedError(f"{up} bytes from {source_device} to {destination_device} "
+                                   f"and {down} back did not complete")
+        up_ms = (got[0] - ex.started) * 1e3
+        total = ((ended if down else got[0]) - ex.started) * 1e3
+        return FlowTiming(total, up_ms, total - up_ms, (ex.connected - ex.started) * 1e3,
                           (source_device, destination_device), (), 0.0, retrans)
+
+    def transfer(self, flow_id: str, source_device: str, destination_device: str, *,
+                 n_bytes: int, port: int) -> FlowTiming:
+        """Copy ``n_bytes`` over a TCP connection between the two hosts; time to the last byte."""
+        return self._bytes_exchange(source_device, destination_device, n_bytes, 0)
+
+    def user_leg(self, flow_id: str, user_device: str, edge_device: str, *, bytes_up: int,
+                 bytes_down: int, port: int) -> FlowTiming:
+        """The user's bytes from their site's host to the edge's host and the answer's back.
+
+        On a port of its own (the edge host listens for this exchange only), so an ACL on the
+        service's port does not see it.
+        """
+        return self._bytes_exchange(user_device, edge_device, bytes_up, bytes_down)
 
     def health(self) -> HealthReport:
         """The cloud model's health."""
@@ -409,7 +432,8 @@ def lab_service(
     contexts = SiteContexts(topology, leg, lambda: holder[0].placement, directory=directory)
     service = GenerativeService(
         placement=place, completer=completer, leg=leg, contexts=contexts,
-        record=store.add_service_samples if store is not None else None)
+        record=store.add_service_samples if store is not None else None,
+        edge_bytes=shipped_edge_bytes())
     holder.append(service)
     try:
         service.warm_up()

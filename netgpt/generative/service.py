@@ -49,6 +49,7 @@ from netgpt.generative.base import (
 )
 from netgpt.generative.cloud import CloudInstance
 from netgpt.intents.model import WorkloadPlacement
+from netgpt.intents.placement import PlacementMove
 from netgpt.sim_networks.flow_timing import (
     FlowDroppedError,
     FlowTiming,
@@ -66,7 +67,6 @@ __all__ = [
     "GenerativeService",
     "LocalWan",
     "ModelledLeg",
-    "PlacementMove",
     "ServiceAnswer",
     "ServiceStream",
     "WanPath",
@@ -170,21 +170,6 @@ class ServiceAnswer:
     context: SiteContext
 
 
-@dataclass(frozen=True)
-class PlacementMove:
-    """A site's edge instance moved to another device, and what the move cost.
-
-    ``bytes_moved`` is the edge model and the site's adapter copied to the new device;
-    ``transfer_ms`` the time that copy takes over the network as it is now.
-    """
-
-    site: str
-    old_device: str
-    new_device: str
-    bytes_moved: int
-    transfer_ms: float
-
-
 class ServiceStream:
     """The answer's text in pieces; :attr:`answer` is set once the pieces are exhausted."""
 
@@ -270,6 +255,14 @@ class ModelledLeg:
         """``n_bytes`` one way, timed on the WAN (no wait)."""
         return self.wan.exchange(flow_id, source_device, destination_device, bytes_up=n_bytes,
                                  bytes_down=0, port=port)
+
+    def user_leg(self, flow_id: str, user_device: str, edge_device: str, *, bytes_up: int,
+                 bytes_down: int, port: int) -> FlowTiming:
+        """The user's exchange with a remote edge, timed on the WAN (and waited)."""
+        timing = self.wan.exchange(flow_id, user_device, edge_device, bytes_up=bytes_up,
+                                   bytes_down=bytes_down, port=port)
+        self._wait(timing.network_ms)
+        return timing
 
     def health(self) -> HealthReport:
         """The cloud model's health."""
@@ -381,6 +374,28 @@ class GenerativeService:
             self.record([sample])
         return sample
 
+    def _with_user_leg(self, rid: str, request: str, context: SiteContext, edge: str,
+                       result: LegResult) -> LegResult:
+        """``result`` with the user's own leg added when the edge runs away from the users.
+
+        The user's words go to the edge device and the answer comes back: its time joins the
+        network time, its bytes the WAN bytes (they cross the WAN too). A dropped leg raises
+        :class:`FlowDroppedError` (the user never gets the answer).
+        """
+        if context.device == edge:
+            return result
+        up = _body_bytes({"messages": [{"role": "user", "content": request}]}, _REQUEST_HEADERS)
+        down = _body_bytes(_answer_body(result.reply.response), _ANSWER_HEADERS)
+        user = self.leg.user_leg(f"user:{rid}", context.device, edge, bytes_up=up,
+                                 bytes_down=down, port=self.placement.port)
+        t = result.timing
+        joined = FlowTiming(user.network_ms + t.network_ms, user.up_ms + t.up_ms,
+                            user.down_ms + t.down_ms, user.rtt_ms + t.rtt_ms,
+                            user.path[:-1] + t.path, user.links + t.links,
+                            1 - (1 - user.loss) * (1 - t.loss),
+                            user.retransmissions + t.retransmissions)
+        return LegResult(result.reply, joined, result.bytes_up + up, result.bytes_down + down)
+
     @staticmethod
     def _prompt_of(call: CloudCall, result: LegResult) -> CompletedPrompt:
         prompt = result.reply.prompt if call.mode == "cloud-only" else call.prompt
@@ -400,7 +415,9 @@ class GenerativeService:
         started = time.perf_counter()
         call, context, edge_ms = self._call(site, request, mode, max_tokens)
         try:
-            result = self.leg.chat(rid, edge, cloud, call, port=self.placement.port)
+            result = self._with_user_leg(
+                rid, request, context, edge,
+                self.leg.chat(rid, edge, cloud, call, port=self.placement.port))
         except (FlowDroppedError, LLMError) as exc:
             self._sample(rid, site, mode, edge, cloud, edge_ms, started, error=str(exc))
             raise
@@ -429,10 +446,10 @@ class GenerativeService:
                                              done=results.append):
                     words.append(piece)
                     yield piece
+                result = self._with_user_leg(rid, request, context, edge, results[0])
             except (FlowDroppedError, LLMError) as exc:
                 self._sample(rid, site, mode, edge, cloud, edge_ms, started, error=str(exc))
                 raise
-            result = results[0]
             prompt = self._prompt_of(call, result)
             sample = self._sample(rid, site, mode, edge, cloud, edge_ms, started, result,
                                   services=prompt.services)
@@ -447,16 +464,23 @@ class GenerativeService:
     def move_edge(self, site: str, device: str) -> PlacementMove:
         """Run ``site``'s edge instance on ``device`` from now on; return what the move cost.
 
-        The copy of the edge's files is carried from the old device to the new one (the
-        network as it is now). Raises :class:`ConfigError` for an unknown site, and
-        :class:`FlowDroppedError` when the new device cannot be reached (nothing moves).
+        The edge's files are copied to the new device over the network as it is now: from the
+        old device, or from the cloud instance's when the old one cannot reach it. Raises
+        :class:`ConfigError` for an unknown site, and :class:`FlowDroppedError` when neither
+        can reach the new device (nothing moves).
         """
         placement = self.placement
         old = placement.edge_of(site)
         if device == old:
             return PlacementMove(site, old, device, 0, 0.0)
-        timing = self.leg.transfer(f"move:{site}:{device}", old, device,
-                                   n_bytes=self.edge_bytes, port=placement.port)
+        try:
+            timing = self.leg.transfer(f"move:{site}:{device}", old, device,
+                                       n_bytes=self.edge_bytes, port=placement.port)
+        except FlowDroppedError:
+            if placement.cloud_device in (old, device):
+                raise
+            timing = self.leg.transfer(f"move:{site}:{device}", placement.cloud_device, device,
+                                       n_bytes=self.edge_bytes, port=placement.port)
         with self._lock:
             self._placement = self._placement.moved(site, device)
         return PlacementMove(site, old, device, self.edge_bytes, timing.network_ms)

@@ -814,27 +814,28 @@ def slo_path_ceilings(
     """The path ceilings that are ``e``'s network share: each edge in scope to the cloud, and back.
 
     Scope ``any``: every edge instance; a site, group or device: the edge instances of the
-    sites it touches. :class:`CompileError` when the scope has no edge instance.
+    sites it touches. An edge moved away from its users adds their way to it, both ways.
+    :class:`CompileError` when the scope has no edge instance.
     """
     sites = slo_sites(e, topology)
-    if sites is None:
-        edges = sorted(set(placement.edges.values()))
-    else:
-        edges = sorted({placement.edges[s] for s in sites if s in placement.edges})
-        if not edges:
-            raise CompileError(
-                f"workload {e.workload!r} has no edge instance at sites {list(sites)}; it runs "
-                f"edges at {sorted(placement.edges)}")
+    in_scope = sorted(placement.edges) if sites is None else [
+        s for s in sites if s in placement.edges]
+    if not in_scope:
+        raise CompileError(
+            f"workload {e.workload!r} has no edge instance at sites {list(sites or ())}; it "
+            f"runs edges at {sorted(placement.edges)}")
     cloud = placement.cloud_device
-    out = []
-    for edge in edges:
-        if edge == cloud:
-            continue
-        for a, b in ((edge, cloud), (cloud, edge)):
-            out.append(UtilizationCeilingExpectation(
-                max_utilization=SLO_PATH_CEILING, source=DeviceEndpoint(name=a),
-                destination=DeviceEndpoint(name=b)))
-    return out
+    pairs: set[tuple[str, str]] = set()
+    for site in in_scope:
+        edge = placement.edges[site]
+        user = placement.user_device(site)
+        for a, b in ((edge, cloud), (user, edge)):  # a moved edge: its users' way to it too
+            if a != b:
+                pairs.update({(a, b), (b, a)})
+    return [UtilizationCeilingExpectation(max_utilization=SLO_PATH_CEILING,
+                                          source=DeviceEndpoint(name=a),
+                                          destination=DeviceEndpoint(name=b))
+            for a, b in sorted(pairs)]
 
 
 def _slo(plan: _Plan, index: int, e: ServiceLevelExpectation, traffic: TrafficMatrix | None,

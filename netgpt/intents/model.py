@@ -255,15 +255,30 @@ class WorkloadPlacement(BaseModel):
     """Where a managed workload's instances run, so its objectives map onto network paths.
 
     ``cloud_device`` hosts the cloud instance; ``edges`` maps each site to the device hosting
-    that site's edge instance. Edge and cloud talk over ``protocol``/``port``.
+    that site's edge instance; ``users`` each site to the device its users attach at (left
+    out: the edges' devices as first placed, which moving an edge does not change). Edge and
+    cloud talk over ``protocol``/``port``; users reach their edge on the same port.
     """
 
     model_config = _STRICT
     workload: Name
     cloud_device: Name
     edges: dict[Name, Name] = Field(default_factory=dict)
+    users: dict[Name, Name] = Field(default_factory=dict)
     protocol: Literal["tcp", "udp"] = "tcp"
     port: int = Field(default=8800, ge=1, le=65535)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _users_default_to_edges(cls, data: object) -> object:
+        if isinstance(data, dict) and not data.get("users"):
+            return {**data, "users": dict(data.get("edges") or {})}
+        return data
+
+    def user_device(self, site: str) -> str:
+        """Where ``site``'s users attach (ConfigError naming the known sites otherwise)."""
+        self.edge_of(site)
+        return self.users.get(site, self.edges[site])
 
     def edge_of(self, site: str) -> str:
         """The device of ``site``'s edge instance; ConfigError naming the known sites otherwise."""

@@ -73,7 +73,8 @@ class ServiceSample:
     Times are milliseconds, ``timestamp`` epoch seconds at completion. ``mode`` is
     ``edge+cloud`` or ``cloud-only``; ``edge_device`` / ``cloud_device`` are where the
     instances that served it run; ``wan_bytes_up`` / ``wan_bytes_down`` count application bytes
-    between them (headers included). ``ok`` is False for a failed request (``error`` says why);
+    between them (headers included), and between the user's device and the edge instance when
+    that runs elsewhere. ``ok`` is False for a failed request (``error`` says why);
     ``services`` names the local context the answer was given.
     """
 

@@ -13,7 +13,7 @@ import pytest
 
 from netgpt.agents.platform import IntentPlatform
 from netgpt.agents.watch import IntentWatcher
-from netgpt.generative.deploy import embedded_service
+from netgpt.generative.deploy import HttpEdgeMover, embedded_service
 from netgpt.generative.http import create_service_app
 from netgpt.generative.service import GenerativeService
 from netgpt.http_server import HttpServer
@@ -147,6 +147,50 @@ def test_an_operator_acl_on_the_service_port_fails_requests_visibly(
     assert "every one of 1 requests failed" in hit.report.results[0].measurement
     assert "cause is elsewhere" in hit.detail
     assert platform.read_configs() == before
+
+
+def test_an_acl_on_the_edges_way_to_the_cloud_is_kept_by_moving_the_edge_instance(
+        deployed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    net, service, store, url = deployed
+    assert net.inventory is not None
+    platform = IntentPlatform(net.inventory, tmp_path / "agent", topology=net.topology,
+                              edge_model=False)
+    # the platform moves edges the way a separate control plane does: the service's HTTP route
+    platform.manage_workload(service.placement, store, mover=HttpEdgeMover(url),
+                             edge_bytes=service.edge_bytes)
+    try:
+        slo = platform.submit(
+            "keep p95 latency of the generative service under 300 ms for users at New York")
+        assert slo.outcome == "deployed", slo.state.get("reason")
+        acl = platform.submit("block tcp port 8800 from NYCMng to KSCYng")
+        assert acl.outcome == "deployed", acl.state.get("reason")
+        assert _ask(url, "need to print my slides", "New York").status_code == 502
+
+        (hit,) = [e for e in IntentWatcher(platform).check_once() if e.intent_id == slo.run_id]
+        assert hit.action == "moved", hit.detail
+        new_edge = service.placement.edges["New York"]
+        assert new_edge != "NYCMng" and platform.workloads["generative"].edges["New York"] == (
+            new_edge)
+        assert f"from NYCMng to {new_edge}" in hit.detail and "MB" in hit.detail
+        moved = [r for r in platform.audit.records(slo.run_id) if r.step == "placement"]
+        assert [r.outcome for r in moved] == ["moved"]
+        assert moved[0].detail["bytes_moved"] == service.edge_bytes > 500_000
+        assert moved[0].detail["transfer_ms"] > 0
+
+        # New York's users are answered again: their words go to the new edge first
+        reply = _ask(url, "need to print my slides", "New York")
+        assert reply.status_code == 200, reply.text
+        m = reply.json()["netgpt"]
+        assert m["edge_device"] == new_edge and m["path"][:2] == ["NYCMng", new_edge]
+        assert "nyc-print-7" in reply.json()["choices"][0]["message"]["content"]
+        # the operator's ACL is untouched, and the objective holds on the new requests
+        assert acl.run_id in [i.id for i in platform.store.intents()
+                              if i.state is not LifecycleState.WITHDRAWN]
+        (after,) = [e for e in IntentWatcher(platform).check_once()
+                    if e.intent_id == slo.run_id]
+        assert after.action == "none" and after.report.results[0].holds, after.detail
+    finally:
+        platform.close()
 
 
 def test_a_latency_objective_is_kept_when_load_raises_the_service_latency(

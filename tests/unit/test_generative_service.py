@@ -86,7 +86,9 @@ def test_moving_an_edge_instance_costs_its_files_over_the_network(model: EdgePro
     assert move.bytes_moved == 5_000_000 and move.transfer_ms > 0
     after = service.ask("New York", "printer?")
     assert after.sample.edge_device == "WASHng" and before.sample.edge_device == "NYCMng"
-    assert after.timing.path[0] == "WASHng"
+    # the users stay in New York: their words now cross to Washington first
+    assert after.timing.path[:2] == ("NYCMng", "WASHng") and after.timing.path[-1] == "KSCYng"
+    assert after.sample.wan_bytes_up > before.sample.wan_bytes_up
     # a flood on the way makes the same move slower
     service.move_edge("New York", "NYCMng")
     live.inject((Demand("NYCMng", "WASHng", 11_000.0),))
