@@ -267,8 +267,11 @@ class ClassPolicer(BaseModel):
     """A policer for one traffic class on an interface, in one direction (NetGPT QoS augment).
 
     The class is the union of ``matches``; all its traffic together is capped at ``rate_mbps``.
-    The interface's own :class:`RateLimit`, if any, still applies to all traffic after it. Of
-    several class policers in one direction, the first whose class matches takes the flow.
+    ``assured_mbps`` (0: none) reserves that much of the interface for the class however busy the
+    rest is (a guarantee; at most ``rate_mbps``, up to which the class may borrow what others
+    leave). The interface's own :class:`RateLimit`, if any, still applies to all traffic after
+    it. Of several class policers in one direction, the first whose class matches takes the
+    flow.
     """
 
     model_config = _STRICT
@@ -276,6 +279,14 @@ class ClassPolicer(BaseModel):
     direction: Literal["ingress", "egress"]
     rate_mbps: float = Field(gt=0, le=10_000_000)
     matches: tuple[TrafficMatch, ...] = Field(min_length=1, max_length=256)
+    assured_mbps: float = Field(default=0.0, ge=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _assured_within_rate(self) -> Self:
+        if self.assured_mbps > self.rate_mbps:
+            raise ValueError(f"class {self.name!r}: assured {self.assured_mbps:g} Mbit/s is more "
+                             f"than its rate {self.rate_mbps:g} Mbit/s")
+        return self
 
 
 class InterfaceConfig(BaseModel):

@@ -12,7 +12,7 @@ Shape (namespaces abbreviated)::
         <ipv4 xmlns=ietf-ip><address><ip/><prefix-length/></address></ipv4>
         <igp-cost xmlns=netgpt-device/>
         <rate-limit xmlns=netgpt-device><ingress-mbps/><egress-mbps/></rate-limit>
-        <class-policer xmlns=netgpt-device><name/><direction/><rate-mbps/>
+        <class-policer xmlns=netgpt-device><name/><direction/><rate-mbps/><assured-mbps/>
           <match><seq/><protocol/><source-ipv4-network/><destination-ipv4-network/>
             <destination-port><lower-port/><upper-port/></destination-port></match>
         </class-policer>
@@ -149,7 +149,7 @@ _INTERFACE.children[(NS.IP, "ipv4")] = _c(
 _INTERFACE.children[(NS.NG, "igp-cost")] = _leaf()
 _INTERFACE.children[(NS.NG, "rate-limit")] = _c(NS.NG, ingress_mbps=_leaf(), egress_mbps=_leaf())
 _INTERFACE.children[(NS.NG, "class-policer")] = _l(
-    NS.NG, ("name",), name=_leaf(), direction=_leaf(), rate_mbps=_leaf(),
+    NS.NG, ("name",), name=_leaf(), direction=_leaf(), rate_mbps=_leaf(), assured_mbps=_leaf(),
     match=_l(
         NS.NG, ("seq",), seq=_leaf(), protocol=_leaf(), source_ipv4_network=_leaf(),
         destination_ipv4_network=_leaf(),
@@ -308,6 +308,8 @@ def config_to_xml(config: DeviceConfig) -> etree._Element:
             _sub(c, NS.NG, "name", cp.name)
             _sub(c, NS.NG, "direction", cp.direction)
             _sub(c, NS.NG, "rate-mbps", _num(cp.rate_mbps))
+            if cp.assured_mbps:
+                _sub(c, NS.NG, "assured-mbps", _num(cp.assured_mbps))
             for seq, m in enumerate(cp.matches, start=1):
                 mel = _sub(c, NS.NG, "match")
                 _sub(mel, NS.NG, "seq", str(seq))
@@ -509,6 +511,9 @@ def _class_policer(el: etree._Element, path: str) -> ClassPolicer:
         raise ConfigValidationError(
             f"direction {values['direction']!r} is not ingress or egress", path=f"{path}/direction")
     values["rate_mbps"] = _float(str(values["rate_mbps"]), f"{path}/rate-mbps")
+    assured = _text(_find(el, NS.NG, "assured-mbps"))
+    if assured is not None:
+        values["assured_mbps"] = _float(assured, f"{path}/assured-mbps")
     matches = []
     for mel in el.iterfind(_qn(NS.NG, "match")):
         mpath = f"{path}/match[seq='{_text(_find(mel, NS.NG, 'seq'))}']"

@@ -48,6 +48,7 @@ __all__ = [
     "ServiceDeployment",
     "ServiceFront",
     "SiteContexts",
+    "assemble_service",
     "embedded_service",
     "manage_deployed_service",
     "read_deployment",
@@ -121,6 +122,42 @@ def sites_with_context(topology: Topology, placement: WorkloadPlacement,
     return placement.model_copy(update={"edges": keep})
 
 
+def assemble_service(
+    topology: Topology,
+    placement: WorkloadPlacement,
+    directory: SiteDirectory,
+    leg: Callable[[CloudInstance], CloudLeg],
+    *,
+    store: SqliteTelemetryStore | None = None,
+    completer: PromptCompleter | None = None,
+    cloud: LanguageModel | None = None,
+) -> GenerativeService:
+    """A service over the leg ``leg(cloud_instance)`` builds, its edges warmed up.
+
+    ``completer`` defaults to the shipped edge prompt model with its site adapters, ``cloud``
+    to :class:`GroundedAnswerModel` (no model server). Requests go to ``store`` when given. The
+    leg is closed again when the warm-up fails.
+    """
+    if completer is None:
+        from netgpt.edge_models.prompt_model import EdgePromptModel
+
+        completer = EdgePromptModel.load()
+    carrier = leg(CloudInstance(completer, cloud or GroundedAnswerModel()))
+    holder: list[GenerativeService] = []
+    contexts = SiteContexts(topology, carrier, lambda: holder[0].placement, directory=directory)
+    service = GenerativeService(
+        placement=placement, completer=completer, leg=carrier, contexts=contexts,
+        record=store.add_service_samples if store is not None else None,
+        edge_bytes=shipped_edge_bytes())
+    holder.append(service)
+    try:
+        service.warm_up()
+    except BaseException:
+        carrier.close()
+        raise
+    return service
+
+
 def embedded_service(
     live: LiveNetwork,
     *,
@@ -139,21 +176,11 @@ def embedded_service(
     topology = live.topology
     directory = load_directory()
     place = sites_with_context(topology, placement or default_placement(topology), directory)
-    if completer is None:
-        from netgpt.edge_models.prompt_model import EdgePromptModel
-
-        completer = EdgePromptModel.load()
-    leg = ModelledLeg(EmbeddedWan(live), CloudInstance(completer, cloud or GroundedAnswerModel()),
-                      wait_network=wait_network)
-    holder: list[GenerativeService] = []
-    contexts = SiteContexts(topology, leg, lambda: holder[0].placement, directory=directory)
-    service = GenerativeService(
-        placement=place, completer=completer, leg=leg, contexts=contexts,
-        record=store.add_service_samples if store is not None else None,
-        edge_bytes=shipped_edge_bytes())
-    holder.append(service)
-    service.warm_up()
-    return service
+    wan = EmbeddedWan(live)
+    return assemble_service(
+        topology, place, directory,
+        lambda instance: ModelledLeg(wan, instance, wait_network=wait_network),
+        store=store, completer=completer, cloud=cloud)
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ from netgpt.errors import (
     LLMRequestError,
     LLMUnavailableError,
 )
-from netgpt.generative.answer import GroundedAnswerModel
 from netgpt.generative.base import (
     CloudCall,
     CloudReply,
@@ -43,7 +42,7 @@ from netgpt.generative.base import (
     PromptCompleter,
 )
 from netgpt.generative.cloud import CloudHttpServer, CloudInstance
-from netgpt.generative.deploy import SiteContexts, shipped_edge_bytes, sites_with_context
+from netgpt.generative.deploy import assemble_service, sites_with_context
 from netgpt.generative.directory import load_directory
 from netgpt.generative.service import GenerativeService, default_placement
 from netgpt.intents.model import WorkloadPlacement
@@ -422,22 +421,8 @@ def lab_service(
     place = placement or default_placement(topology, port=port)
     hosted = {site: dev for site, dev in place.edges.items() if hosts.has_host(dev)}
     place = sites_with_context(topology, place.model_copy(update={"edges": hosted}), directory)
-    if completer is None:
-        from netgpt.edge_models.prompt_model import EdgePromptModel
-
-        completer = EdgePromptModel.load()
-    leg = LabLeg(hosts, CloudInstance(completer, cloud or GroundedAnswerModel()),
-                 place.cloud_device, port=place.port, timeout_s=timeout_s)
-    holder: list[GenerativeService] = []
-    contexts = SiteContexts(topology, leg, lambda: holder[0].placement, directory=directory)
-    service = GenerativeService(
-        placement=place, completer=completer, leg=leg, contexts=contexts,
-        record=store.add_service_samples if store is not None else None,
-        edge_bytes=shipped_edge_bytes())
-    holder.append(service)
-    try:
-        service.warm_up()
-    except BaseException:
-        leg.close()
-        raise
-    return service
+    return assemble_service(
+        topology, place, directory,
+        lambda instance: LabLeg(hosts, instance, place.cloud_device, port=place.port,
+                                timeout_s=timeout_s),
+        store=store, completer=completer, cloud=cloud)

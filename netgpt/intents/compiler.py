@@ -27,9 +27,10 @@ Built on the current configs and the digital twin, deterministic, pure (no I/O).
   the source's ``eth0`` (or the egress of the destination's ``eth0`` when the source is not a
   place of the network); other traffic on that interface is untouched. The cap holds per device
   of the placement, which a note says.
-- **bandwidth guarantee**: the device model has no queues or reservations, so nothing is
-  configured. The compiler checks that every path has headroom (capacity minus the given traffic's
-  load) and no policer below the rate, and says so in a note; otherwise :class:`CompileError`.
+- **bandwidth guarantee**: a reservation (a class policer with ``assured_mbps``, rendered as an
+  HTB class assured that rate) for the traffic on the egress of every link of its paths, which may
+  borrow up to the link's capacity; :class:`CompileError` when a link would have more than
+  :data:`MAX_RESERVED_SHARE` of its capacity reserved, or a path is not delivered.
 - **utilization ceiling** (needs a traffic matrix): greedy; for the hottest over-ceiling link
   direction in scope, try the IGP costs that make an alternative path tie (ECMP then splits the
   traffic) and doublings (the traffic moves away), keep the one that lowers the total excess over
@@ -109,7 +110,10 @@ from netgpt.intents.verify import evaluate_expectation, path_links, scoped_links
 from netgpt.sim_networks.topology import ACCESS_INTERFACE, Topology
 from netgpt.sim_networks.twin import DigitalTwin, DropReason, TrafficMatrix
 
-__all__ = ["CompileError", "compile_alternatives", "compile_intent", "intent_acl_name"]
+__all__ = ["MAX_RESERVED_SHARE", "CompileError", "compile_alternatives", "compile_intent",
+           "intent_acl_name"]
+
+MAX_RESERVED_SHARE = 0.9  # of a link's capacity that guarantees may reserve (the rest: all else)
 
 _MAX_COST = 65535
 _CANDIDATE_PATHS = 16
@@ -579,18 +583,7 @@ def _bandwidth(
 ) -> None:
     t = resolve_traffic(e.traffic, plan.topology)
     if e.mode is BandwidthMode.GUARANTEE:
-        twin = plan.twin()
-        result = evaluate_expectation(e, index, twin, traffic=traffic)
-        if not result.holds:
-            raise CompileError(
-                f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: {result.measurement}. "
-                "The devices have no queues or reservations to configure; lower the rate or "
-                "free capacity first"
-            )
-        plan.notes.append(
-            f"guarantee {e.rate_mbps:g} Mbit/s for {t.label}: no device config can reserve it; "
-            f"the twin shows enough headroom now ({result.measurement}); the closed loop watches it"
-        )
+        _guarantee(plan, index, e, t, traffic)
         return
     src, dst = t.source, t.destination
     if src.attached:
@@ -626,6 +619,70 @@ def _bandwidth(
         f"({len(matches)} match(es)); other traffic on that interface is not policed; the cap "
         f"holds per device ({len(devices)})"
     )
+    _confirm(plan, index, e)
+
+
+def _guarantee(plan: _Plan, index: int, e: BandwidthExpectation, t: ResolvedTraffic,
+               traffic: TrafficMatrix | None) -> None:
+    """Reserve ``e.rate_mbps`` for the traffic on the egress of every link of its paths.
+
+    Under ``traffic``, a link whose free capacity is below the rate gets a note: the
+    reservation squeezes the traffic already there.
+    """
+    src, dst = t.source, t.destination
+    if src.is_any or dst.is_any:
+        raise CompileError(f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: name both "
+                           "ends, since the reservation sits on every link between them")
+    matches = tuple(
+        TrafficMatch(protocol=m.protocol, source_prefix=sp, destination_prefix=dp,
+                     destination_ports=m.ports)
+        for sp, dp, m in itertools.product(_prefixes(src), _prefixes(dst), t.matches))
+    twin = plan.twin()
+    links: dict[tuple[str, str], None] = {}
+    for p in probes(src, dst, t.matches):
+        for trace in twin.paths(p.src_device, p.dst_address):
+            if not trace.delivered:
+                raise CompileError(
+                    f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: the path "
+                    f"{'-'.join(trace.devices)} is not delivered ({trace.drop}); fix "
+                    "reachability first")
+            links.update(dict.fromkeys(path_links(trace.devices)))
+    if not links:
+        raise CompileError(f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: its ends "
+                           "share a device, so no link carries it")
+    name = f"{plan.acl}-e{index}"
+    for u, v in links:
+        capacity = float(plan.topology.graph.edges[u, v]["capacity_mbps"])
+        itf_name = plan.topology.interface_to(u, v)
+        cfg = plan.configs[u]
+        itf = cfg.interface(itf_name)
+        others = tuple(c for c in itf.class_policers if c.name != name)
+        reserved = sum(c.assured_mbps for c in others if c.direction == "egress")
+        if reserved + e.rate_mbps > capacity * MAX_RESERVED_SHARE + _EPS:
+            raise CompileError(
+                f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: {u} {itf_name} toward "
+                f"{v} has {capacity:g} Mbit/s with {reserved:g} already reserved, and at most "
+                f"{MAX_RESERVED_SHARE:.0%} of a link may be reserved; lower the rate")
+        policer = ClassPolicer(name=name, direction="egress", rate_mbps=capacity,
+                               assured_mbps=e.rate_mbps, matches=matches)
+        plan.set(u, cfg.with_interface(itf.model_copy(update={
+                     "class_policers": (*others, policer)})),
+                 f"reserve {e.rate_mbps:g} Mbit/s for {t.label} on {u} {itf_name} toward {v} "
+                 f"(class {name}, borrowing up to the link's {capacity:g})")
+    if traffic is not None:
+        report = twin.evaluate(traffic)
+        for u, v in links:
+            lk = report.link(u, v)
+            if lk.capacity_mbps - lk.load_mbps < e.rate_mbps:
+                plan.notes.append(
+                    f"the reservation on {u}->{v} squeezes the traffic there: {lk.load_mbps:g} "
+                    f"Mbit/s on {lk.capacity_mbps:g} now, at least "
+                    f"{max(lk.capacity_mbps - e.rate_mbps, 0):g} left to it under congestion")
+    plan.notes.append(
+        f"guarantee {e.rate_mbps:g} Mbit/s for {t.label}: class {name} reserves it on the egress "
+        f"of {len(links)} link direction(s) of its paths ({len(matches)} match(es)); the class "
+        "may use what others leave, up to the link; a re-route moves the reservation with the "
+        "next plan")
     _confirm(plan, index, e)
 
 

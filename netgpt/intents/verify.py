@@ -18,7 +18,8 @@ How each kind is measured:
 - bandwidth cap: every test flow offered at four times the cap at once, what is delivered per
   device at the policing edge (the source's, else the destination's) is at most the cap;
   guarantee: every path has
-  headroom (capacity minus the load of ``traffic``, or of no traffic) of at least the rate and no
+  headroom (capacity minus the load of ``traffic``, or of no traffic; on a link whose egress
+  class for the flow reserves bandwidth, at least that reservation) of at least the rate and no
   policer below it.
 - utilization ceiling: link utilization under ``traffic`` (no traffic given: zero load, which the
   measurement says) on the path, the region or everywhere.
@@ -295,13 +296,14 @@ def _bandwidth(
     flows = probes(t.source, t.destination, t.matches)
     if not flows:
         return _result(index, False, f"no test flow for {t.label}", at)
-    traces = [tr for p in flows for tr in twin.paths(p.src_device, p.dst_address)]
+    traces = [(p, tr) for p in flows for tr in twin.paths(p.src_device, p.dst_address)]
     if e.mode is BandwidthMode.CAP:
         return _cap(index, e, t, flows, twin, at)
     report = _loads(twin, traffic)
     headroom = math.inf
     where = ""
-    for tr in traces:
+    reserved_links = 0
+    for probe, tr in traces:
         if not tr.delivered:
             headroom, where = 0.0, f"path {'-'.join(tr.devices)} is not delivered"
             break
@@ -311,9 +313,17 @@ def _bandwidth(
         for u, v in path_links(tr.devices):
             lk = report.link(u, v)
             free = lk.capacity_mbps - lk.load_mbps
+            cls = twin.egress_class(
+                u, v, src_address=probe.src_address or twin.default_address(probe.src_device),
+                dst_address=probe.dst_address, protocol=probe.protocol, dst_port=probe.dst_port)
+            if cls is not None and cls.assured_mbps > 0:
+                reserved_links += 1
+                free = max(free, min(cls.assured_mbps, lk.capacity_mbps))
             if free < headroom:
                 headroom, where = free, f"link {u}->{v}"
     basis = "under the given traffic" if traffic is not None else "with no other traffic"
+    if reserved_links:
+        basis += f", {reserved_links} link direction(s) reserved"
     return _result(index, headroom >= e.rate_mbps - _EPS,
                    f"smallest headroom on the paths of {t.label} {basis}: {headroom:g} Mbit/s "
                    f"({where}); want at least {e.rate_mbps:g}", at, headroom, e.rate_mbps)

@@ -214,7 +214,9 @@ def _rate(itf: InterfaceConfig) -> str:
 
 
 def _classes(itf: InterfaceConfig) -> str:
-    shown = [f"{c.name} {c.direction} {c.rate_mbps:g} Mbit/s" for c in itf.class_policers]
+    shown = [f"{c.name} {c.direction} {c.rate_mbps:g} Mbit/s"
+             + (f" ({c.assured_mbps:g} assured)" if c.assured_mbps else "")
+             for c in itf.class_policers]
     return ", ".join(shown) if shown else "none"
 
 

@@ -426,7 +426,8 @@ def _htb(device: str, cap_kbit: int | None, classes: list[tuple[ClassPolicer, in
 
     The classes' assured rates add up to at most the parent's, because HTB lets a class below
     its assured rate send without asking its parent: a larger sum would break the cap. While
-    they fit, a policer class is assured its whole rate (rate = ceil) and the default class the
+    they fit, a cap class is assured its whole rate (rate = ceil), a guarantee class
+    (``assured_mbps``) what it reserves (borrowing up to its ceiling), and the default class the
     rest; when they do not (policers adding up to nearly the cap or more), every class, the
     default one with a fair share of ``cap / (classes + 1)``, is assured a proportional part
     and still capped at its own ceiling.
@@ -439,13 +440,16 @@ def _htb(device: str, cap_kbit: int | None, classes: list[tuple[ClassPolicer, in
     parent = cap_kbit if cap_kbit is not None else max(
         [_UNCAPPED_KBIT, *(rate for _c, rate in classes)])
     ceils = [min(rate, parent) for _c, rate in classes]
+    # a cap is assured its whole ceiling; a guarantee (assured_mbps) only what it reserves
+    wants = [min(max(1, round(c.assured_mbps * 1000)), ceil) if c.assured_mbps else ceil
+             for (c, _rate), ceil in zip(classes, ceils, strict=True)]
     reserve = parent // (len(classes) + 1)
-    if sum(ceils) + reserve <= parent:
-        assured = ceils
-        default = parent - sum(ceils)
+    if sum(wants) + reserve <= parent:
+        assured = wants
+        default = parent - sum(wants)
     else:
-        total = sum(ceils) + reserve
-        assured = [max(1, c * parent // total) for c in ceils]
+        total = sum(wants) + reserve
+        assured = [max(1, w * parent // total) for w in wants]
         default = max(1, reserve * parent // total)
 
     def tc(*args: str) -> TcCommand:

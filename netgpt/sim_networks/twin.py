@@ -69,6 +69,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from netgpt.device_config import (
     AclAction,
+    ClassPolicer,
     DeviceConfig,
     InterfaceConfig,
     IPProtocol,
@@ -1339,6 +1340,37 @@ class DigitalTwin:
                 "dst_address"
             )
         return _ipv4_text(address)
+
+    def egress_class(self, device: str, neighbour: str, *, src_address: str, dst_address: str,
+                     protocol: IPProtocol = IPProtocol.ANY, dst_port: int | None = None
+                     ) -> ClassPolicer | None:
+        """The egress class policer of ``device``'s interface to ``neighbour`` taking the flow.
+
+        The first whose matches cover its protocol, addresses and destination port, as the
+        device classifies (``None``: the interface's default class).
+        """
+        interface = self.topology.interface_to(device, neighbour)
+        try:
+            itf = self.configs[device].interface(interface)
+        except KeyError:
+            return None
+        src = ipaddress.ip_address(src_address)
+        dst = ipaddress.ip_address(dst_address)
+        for cls in itf.class_policers:
+            if cls.direction != "egress":
+                continue
+            for m in cls.matches:
+                if m.protocol is not IPProtocol.ANY and m.protocol is not protocol:
+                    continue
+                if src not in ipaddress.ip_network(m.source_prefix) or dst not in (
+                        ipaddress.ip_network(m.destination_prefix)):
+                    continue
+                ports = m.destination_ports
+                if ports is not None and (dst_port is None
+                                          or not ports.lower <= dst_port <= ports.upper):
+                    continue
+                return cls
+        return None
 
     # ---- evaluate --------------------------------------------------------------------------------
 

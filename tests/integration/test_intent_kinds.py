@@ -257,11 +257,19 @@ def test_latency_below_the_fastest_path_is_refused_with_the_reason(
     assert platform.read_configs() == day0
 
 
-def test_bandwidth_guarantee_changes_nothing_and_says_so(
+def test_bandwidth_guarantee_reserves_it_on_the_devices_of_its_paths(
     platform: IntentPlatform, day0: dict[str, DeviceConfig]
 ) -> None:
     run = platform.submit("guarantee 20 Mbit/s from NYCMng to LOSAng")
     assert run.outcome == "deployed", run.state.get("reason")
-    assert platform.read_configs() == day0
+    now = platform.read_configs()
+    reserved = {(d, i.name): c for d, cfg in now.items() for i in cfg.interfaces
+                for c in i.class_policers}
+    assert reserved and all(c.assured_mbps == 20 and c.direction == "egress"
+                            for c in reserved.values())
+    assert ("NYCMng", "eth0") not in reserved  # on links, not the access interface
     notes = " ".join((run.state.get("plan") or {}).get("notes", []))
-    assert "headroom" in notes or "no queues" in notes or "nothing" in notes, notes
+    assert "reserves it on the egress" in notes, notes
+    # withdrawing takes the reservations away again
+    platform.withdraw(run.run_id, by="operator")
+    assert platform.read_configs() == day0
