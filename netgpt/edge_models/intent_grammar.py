@@ -303,7 +303,8 @@ class OutputGrammar:
                 return [t for t in got if t != _PEEK] + self._follow
             if got == _PEEK:
                 return None
-            opts = opts[opts.index(got) + 1:]
+            # a ceiling is on a path or over a region, never both (the model refuses both)
+            opts = [o for o in opts[opts.index(got) + 1:] if not (got == "path" and o == "region")]
             if got == "path":
                 a = take(ep)
                 if isinstance(a, list):
