@@ -185,8 +185,8 @@ def _body_bytes(payload: object, headers: str) -> int:
     return len(headers.encode()) + len(json.dumps(payload, separators=(",", ":")).encode())
 
 
-def _answer_body(response: ChatResponse) -> dict[str, object]:
-    return {"id": "chatcmpl-000000000000", "object": "chat.completion", "model": response.model,
+def _answer_body(request_id: str, response: ChatResponse) -> dict[str, object]:
+    return {"id": request_id, "object": "chat.completion", "model": response.model,
             "choices": [{"index": 0, "finish_reason": response.finish_reason,
                          "message": {"role": "assistant", "content": response.text}}]}
 
@@ -217,7 +217,7 @@ class ModelledLeg:
         self.wan.exchange(flow_id, edge_device, cloud_device, bytes_up=up, bytes_down=0,
                           port=port)
         reply = self.instance.answer(call)
-        down = _body_bytes(_answer_body(reply.response), _ANSWER_HEADERS)
+        down = _body_bytes(_answer_body(flow_id, reply.response), _ANSWER_HEADERS)
         timing = self.wan.exchange(flow_id, edge_device, cloud_device, bytes_up=up,
                                    bytes_down=down, port=port)
         self._wait(timing.network_ms)
@@ -385,7 +385,7 @@ class GenerativeService:
         if context.device == edge:
             return result
         up = _body_bytes({"messages": [{"role": "user", "content": request}]}, _REQUEST_HEADERS)
-        down = _body_bytes(_answer_body(result.reply.response), _ANSWER_HEADERS)
+        down = _body_bytes(_answer_body(rid, result.reply.response), _ANSWER_HEADERS)
         user = self.leg.user_leg(f"user:{rid}", context.device, edge, bytes_up=up,
                                  bytes_down=down, port=self.placement.port)
         t = result.timing
