@@ -43,8 +43,10 @@ Built on the current configs and the digital twin, deterministic, pure (no I/O).
   network share is headroom on the paths between the scope's edge instances and the cloud
   instance, both ways: a utilization ceiling of :data:`SLO_PATH_CEILING` on each, planned as the
   ceiling above (queueing delay grows as rho / (1 - rho): at 80% a burst already doubles it, and
-  past 100% queues fill and drop). Whether the objective itself holds is measured from the
-  workload's requests (live verification). Without a placement: an empty change set with a note.
+  past 100% queues fill and drop). A throughput objective also reserves its rate between each
+  edge in scope and the cloud, both ways, as a bandwidth guarantee does. Whether the objective
+  itself holds is measured from the workload's requests (live verification). Without a
+  placement: an empty change set with a note.
 
 IGP costs are per direction (the sending interface's cost), so a raise never moves reverse traffic.
 
@@ -90,6 +92,7 @@ from netgpt.intents.model import (
     LoadBalancingExpectation,
     ReachabilityExpectation,
     ServiceLevelExpectation,
+    TrafficSelector,
     UtilizationCeilingExpectation,
     WaypointExpectation,
     WorkloadPlacement,
@@ -623,11 +626,12 @@ def _bandwidth(
 
 
 def _guarantee(plan: _Plan, index: int, e: BandwidthExpectation, t: ResolvedTraffic,
-               traffic: TrafficMatrix | None) -> None:
+               traffic: TrafficMatrix | None, part: str = "") -> None:
     """Reserve ``e.rate_mbps`` for the traffic on the egress of every link of its paths.
 
     Under ``traffic``, a link whose free capacity is below the rate gets a note: the
-    reservation squeezes the traffic already there.
+    reservation squeezes the traffic already there. ``part`` tells apart the classes of one
+    expectation that reserves for several flows.
     """
     src, dst = t.source, t.destination
     if src.is_any or dst.is_any:
@@ -650,7 +654,10 @@ def _guarantee(plan: _Plan, index: int, e: BandwidthExpectation, t: ResolvedTraf
     if not links:
         raise CompileError(f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: its ends "
                            "share a device, so no link carries it")
-    name = f"{plan.acl}-e{index}"
+    name = f"{plan.acl}-e{index}{part}"
+    if len(name) > 64:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+        name = f"{plan.acl[:40]}-{digest}-e{index}{part}"
     for u, v in links:
         capacity = float(plan.topology.graph.edges[u, v]["capacity_mbps"])
         itf_name = plan.topology.interface_to(u, v)
@@ -911,6 +918,21 @@ def _slo(plan: _Plan, index: int, e: ServiceLevelExpectation, traffic: TrafficMa
         f"expectation #{index} (slo {e.metric} of {e.workload}): {len(ceilings)} edge-cloud "
         f"path direction(s) kept under {SLO_PATH_CEILING:.0%}; the objective itself is "
         "measured from the workload's requests")
+    if e.metric == "throughput_mbps":
+        # a throughput objective is a guarantee between each edge in scope and the cloud
+        sites = slo_sites(e, plan.topology)
+        edges = sorted({placement.edges[s] for s in (sites or placement.edges)
+                        if s in placement.edges} - {placement.cloud_device})
+        n = 0
+        for edge in edges:
+            for a, b in ((edge, placement.cloud_device), (placement.cloud_device, edge)):
+                wanted = BandwidthExpectation(
+                    mode=BandwidthMode.GUARANTEE, rate_mbps=e.target,
+                    traffic=TrafficSelector(source=DeviceEndpoint(name=a),
+                                            destination=DeviceEndpoint(name=b)))
+                _guarantee(plan, index, wanted, resolve_traffic(wanted.traffic, plan.topology),
+                           traffic, part=f"-p{n}")
+                n += 1
 
 
 def compile_intent(

@@ -23,6 +23,7 @@ from netgpt.intents.model import (
     TrafficSelector,
     UtilizationCeilingExpectation,
     WaypointExpectation,
+    WorkloadPlacement,
 )
 from netgpt.intents.parser import NameTable, parse_intent
 from netgpt.intents.resolve import probes, resolve_endpoint, resolve_region, resolve_traffic
@@ -604,3 +605,26 @@ def test_guarantee_refuses_more_than_a_links_reservable_share(abilene):
     it = parse_intent("guarantee 9500 Mbps from KSCYng to NYCMng", NameTable.from_topology(abilene))
     with pytest.raises(CompileError, match=r"at most 90% of a link may be reserved"):
         compile_intent(it, abilene, {})
+
+
+def test_a_throughput_objective_of_a_placed_workload_reserves_it_edge_to_cloud_both_ways(abilene):
+    placement = WorkloadPlacement(workload="generative", cloud_device="KSCYng",
+                                  edges={"New York": "NYCMng", "Denver": "DNVRng"})
+    it = parse_intent("guarantee 20 Mbit/s between NYCMng and KSCYng for the generative "
+                      "service", NameTable.from_topology(abilene))
+    (e,) = it.expectations
+    assert e.kind == "slo" and e.metric == "throughput_mbps"
+    cs = compile_intent(it, abilene, {}, traffic=TrafficMatrix(()),
+                        workloads={"generative": placement})
+    configs = cs.applied_to({})
+    twin = DigitalTwin(abilene, configs)
+    for a, b in (("NYCMng", "KSCYng"), ("KSCYng", "NYCMng")):
+        (trace,) = twin.paths(a, twin.default_address(b))
+        for u, v in zip(trace.devices, trace.devices[1:], strict=False):
+            classes = configs[u].interface(abilene.interface_to(u, v)).class_policers
+            assert any(c.assured_mbps == 20 for c in classes), (u, v, classes)
+    # Denver is out of the objective's scope: nothing reserved on its first link
+    (trace,) = twin.paths("DNVRng", twin.default_address("KSCYng"))
+    first = twin.config(trace.devices[0]).interface(
+        abilene.interface_to(trace.devices[0], trace.devices[1]))
+    assert not first.class_policers
