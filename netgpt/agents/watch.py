@@ -39,7 +39,7 @@ import numpy as np
 from netgpt.agents.platform import IntentPlatform
 from netgpt.edge_models.base import Forecaster
 from netgpt.errors import NetGPTError, TelemetryError
-from netgpt.intents.compiler import compile_intent, slo_sites
+from netgpt.intents.compiler import compile_intent, slo_edge_sites, slo_sites
 from netgpt.intents.model import (
     ExpectationResult,
     FulfilmentReport,
@@ -274,14 +274,15 @@ class IntentWatcher:
                 "on the service's port, its instances or its model); left to the operator"), traffic
 
     def _move_edges(self, intent: Intent, report: FulfilmentReport, why: str,
-                    traffic: TrafficMatrix | None) -> WatchEvent | None:
+                    traffic: TrafficMatrix | None, twin: DigitalTwin) -> WatchEvent | None:
         """Keep a violated objective by moving edge instances, when the paths cannot.
 
         For each site in the scope of each workload objective whose workload the platform can
         move, :func:`~netgpt.intents.placement.choose_edge_move` on the measured traffic; the
         chosen moves are made (audited ``placement``), then the intent is re-planned for the
         new placement (its paths now include the moved edges' ways). ``None`` when nothing
-        moved (the caller escalates).
+        moved (the caller escalates). ``twin`` holds the configs this pass read (a failed
+        re-plan leaves them as they were).
         """
         p = self.platform
         slos = [e for e in intent.expectations if isinstance(e, ServiceLevelExpectation)
@@ -290,7 +291,6 @@ class IntentWatcher:
             return None
         try:
             traffic = traffic if traffic is not None else p.measure_traffic()
-            twin = DigitalTwin(p.topology, p.read_configs())
             load = twin.evaluate(traffic)
         except NetGPTError:
             return None
@@ -298,10 +298,8 @@ class IntentWatcher:
         done = []
         for e in slos:
             edge_bytes = p.edge_movers[e.workload][1]
-            for site in slo_sites(e, p.topology) or sorted(p.workloads[e.workload].edges):
-                placement = p.workloads[e.workload]
-                if site not in placement.edges:
-                    continue
+            for site in slo_edge_sites(e, p.workloads[e.workload], p.topology):
+                placement = p.workloads[e.workload]  # as the previous move left it
                 choice = choose_edge_move(e, placement, site, twin, load, hosts,
                                           edge_bytes=edge_bytes)
                 if choice is None:
@@ -404,7 +402,7 @@ class IntentWatcher:
             )
             elsewhere, measured = self._not_the_paths(intent)
             if elsewhere is not None:
-                moved = self._move_edges(intent, report, why, measured)
+                moved = self._move_edges(intent, report, why, measured, twin)
                 if moved is not None:
                     events.append(moved)
                     continue
@@ -425,7 +423,7 @@ class IntentWatcher:
                     )
                 )
                 continue
-            moved = self._move_edges(intent, report, why, measured)
+            moved = self._move_edges(intent, report, why, measured, twin)
             if moved is not None:
                 events.append(moved)
                 continue

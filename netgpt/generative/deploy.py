@@ -169,9 +169,8 @@ def embedded_service(
 ) -> GenerativeService:
     """The service on the embedded network behind ``live`` (see the module docstring).
 
-    ``completer`` defaults to the shipped edge prompt model with its site adapters, ``cloud``
-    to :class:`GroundedAnswerModel` (no model server). Requests go to ``store`` when given. The
-    edge instances are warmed up (their adapters loaded) before it returns.
+    Defaults as :func:`assemble_service`; the edge instances are warmed up (their adapters
+    loaded) before it returns.
     """
     topology = live.topology
     directory = load_directory()
@@ -297,22 +296,18 @@ def serve_service(
     except BaseException:
         store.close()
         raise
-    front: list[ServiceFront] = []
+    def record() -> None:  # service.json follows the service's placement
+        write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
 
-    def moved() -> None:  # the deployment record follows the service's placement
-        write_deployment(state_dir, ServiceDeployment(service.placement, front[0].server.url,
-                                                      store_path))
-
-    server = HttpServer(create_service_app(service, on_move=moved), port=port)
+    server = HttpServer(create_service_app(service, on_move=record), port=port)
     try:
         server.start()
     except BaseException:
         service.close()
         store.close()
         raise
-    write_deployment(state_dir, ServiceDeployment(service.placement, server.url, store_path))
-    front.append(ServiceFront(service, server, store, state_dir))
-    return front[0]
+    record()
+    return ServiceFront(service, server, store, state_dir)
 
 
 def manage_deployed_service(platform: IntentPlatform, state_dir: Path) -> ServiceDeployment | None:

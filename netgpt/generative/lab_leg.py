@@ -94,8 +94,10 @@ def _retransmissions(sock: socket.socket) -> int:
 class _Exchange:
     """One HTTP exchange on a connected socket: what was sent, read, and when."""
 
-    def __init__(self, sock: socket.socket, started: float, connected: float) -> None:
+    def __init__(self, sock: socket.socket, where: str, started: float,
+                 connected: float) -> None:
         self.sock = sock
+        self.where = where  # "tcp/PORT from A to B (ADDRESS)"
         self.started = started
         self.connected = connected
         self.sent = 0
@@ -169,6 +171,7 @@ class LabLeg:
             raise ConfigError(f"no host behind {source_device!r} to send from; devices with "
                               "hosts can run an edge instance")
         address = self.hosts.host_address(destination_device)
+        where = f"tcp/{port} from {source_device} to {destination_device} ({address})"
         sock = self.hosts.host_socket(source_device)
         sock.settimeout(self.timeout_s)
         started = time.monotonic()
@@ -178,17 +181,15 @@ class LabLeg:
             sock.close()
             why = (f"no answer to the connection within {self.timeout_s:g} s"
                    if isinstance(exc, TimeoutError) else str(exc))
-            raise FlowDroppedError(f"tcp/{port} from {source_device} to {destination_device} "
-                                   f"({address}) is dropped: {why}") from None
-        return _Exchange(sock, started, time.monotonic())
+            raise FlowDroppedError(f"{where} is dropped: {why}") from None
+        return _Exchange(sock, where, started, time.monotonic())
 
-    def _dropped(self, ex: _Exchange, edge: str, exc: OSError) -> FlowDroppedError:
+    def _dropped(self, ex: _Exchange, exc: OSError) -> FlowDroppedError:
         ex.close()
         why = (f"no bytes for {self.timeout_s:g} s" if isinstance(exc, TimeoutError)
                else str(exc))
-        return FlowDroppedError(f"tcp/{self.port} between {edge} and {self.cloud_device}: the "
-                                f"exchange broke off after {ex.sent} bytes sent and {ex.read} "
-                                f"read: {why}")
+        return FlowDroppedError(f"{ex.where}: the exchange broke off after {ex.sent} bytes "
+                                f"sent and {ex.read} read: {why}")
 
     def _post(self, ex: _Exchange, body: dict[str, Any]) -> None:
         data = json.dumps(body, separators=(",", ":")).encode()
@@ -237,7 +238,7 @@ class LabLeg:
             length = headers.get("content-length")
             payload = ex.rest(int(length) if length and length.isdigit() else None)
         except OSError as exc:
-            raise self._dropped(ex, edge_device, exc) from None
+            raise self._dropped(ex, exc) from None
         ended = time.monotonic()
         retrans = ex.close()
         if status != 200:
@@ -296,7 +297,7 @@ class LabLeg:
                     words.append(piece)
                     yield piece
         except OSError as exc:
-            raise self._dropped(ex, edge_device, exc) from None
+            raise self._dropped(ex, exc) from None
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             ex.close()
             raise LLMOutputError(f"the cloud instance's stream is malformed ({exc})") from None
@@ -361,7 +362,7 @@ class LabLeg:
                 while back < down and (chunk := ex.sock.recv(min(1 << 16, down - back))):
                     back += len(chunk)
             except OSError as exc:
-                raise self._dropped(ex, source_device, exc) from None
+                raise self._dropped(ex, exc) from None
             ended = time.monotonic()
             worker.join(self.timeout_s + 1)
             retrans = ex.close()

@@ -606,7 +606,7 @@ def _bandwidth(
                      destination_ports=m.ports)
         for sp, dp, m in itertools.product(src_prefixes, dst_prefixes, t.matches)
     )
-    name = f"{plan.acl}-e{index}"
+    name = _class_name(plan, index)
     policer = ClassPolicer(name=name, direction=direction, rate_mbps=e.rate_mbps,
                            matches=matches)
     for device in devices:
@@ -623,6 +623,15 @@ def _bandwidth(
         f"holds per device ({len(devices)})"
     )
     _confirm(plan, index, e)
+
+
+def _class_name(plan: _Plan, index: int, part: str = "") -> str:
+    """The class policer of expectation ``index`` (``part``: one of several), within 64 chars."""
+    name = f"{plan.acl}-e{index}{part}"
+    if len(name) <= 64:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:10]
+    return f"{plan.acl[:40]}-{digest}-e{index}{part}"
 
 
 def _guarantee(plan: _Plan, index: int, e: BandwidthExpectation, t: ResolvedTraffic,
@@ -654,10 +663,7 @@ def _guarantee(plan: _Plan, index: int, e: BandwidthExpectation, t: ResolvedTraf
     if not links:
         raise CompileError(f"cannot guarantee {e.rate_mbps:g} Mbit/s for {t.label}: its ends "
                            "share a device, so no link carries it")
-    name = f"{plan.acl}-e{index}{part}"
-    if len(name) > 64:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:10]
-        name = f"{plan.acl[:40]}-{digest}-e{index}{part}"
+    name = _class_name(plan, index, part)
     for u, v in links:
         capacity = float(plan.topology.graph.edges[u, v]["capacity_mbps"])
         itf_name = plan.topology.interface_to(u, v)
@@ -872,6 +878,14 @@ def slo_sites(e: ServiceLevelExpectation, topology: Topology) -> tuple[str, ...]
     return tuple(sorted({str(topology.graph.nodes[d].get("site", d)) for d in where.devices}))
 
 
+def slo_edge_sites(e: ServiceLevelExpectation, placement: WorkloadPlacement,
+                   topology: Topology) -> list[str]:
+    """The sites in ``e``'s scope that have an edge instance of ``placement`` (sorted)."""
+    sites = slo_sites(e, topology)
+    return sorted(placement.edges) if sites is None else [
+        s for s in sites if s in placement.edges]
+
+
 def slo_path_ceilings(
     e: ServiceLevelExpectation, placement: WorkloadPlacement, topology: Topology
 ) -> list[UtilizationCeilingExpectation]:
@@ -881,13 +895,11 @@ def slo_path_ceilings(
     sites it touches. An edge moved away from its users adds their way to it, both ways.
     :class:`CompileError` when the scope has no edge instance.
     """
-    sites = slo_sites(e, topology)
-    in_scope = sorted(placement.edges) if sites is None else [
-        s for s in sites if s in placement.edges]
+    in_scope = slo_edge_sites(e, placement, topology)
     if not in_scope:
         raise CompileError(
-            f"workload {e.workload!r} has no edge instance at sites {list(sites or ())}; it "
-            f"runs edges at {sorted(placement.edges)}")
+            f"workload {e.workload!r} has no edge instance at sites "
+            f"{list(slo_sites(e, topology) or ())}; it runs edges at {sorted(placement.edges)}")
     cloud = placement.cloud_device
     pairs: set[tuple[str, str]] = set()
     for site in in_scope:
@@ -920,9 +932,8 @@ def _slo(plan: _Plan, index: int, e: ServiceLevelExpectation, traffic: TrafficMa
         "measured from the workload's requests")
     if e.metric == "throughput_mbps":
         # a throughput objective is a guarantee between each edge in scope and the cloud
-        sites = slo_sites(e, plan.topology)
-        edges = sorted({placement.edges[s] for s in (sites or placement.edges)
-                        if s in placement.edges} - {placement.cloud_device})
+        edges = sorted({placement.edges[s] for s in slo_edge_sites(e, placement, plan.topology)}
+                       - {placement.cloud_device})
         n = 0
         for edge in edges:
             for a, b in ((edge, placement.cloud_device), (placement.cloud_device, edge)):

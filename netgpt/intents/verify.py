@@ -313,9 +313,9 @@ def _bandwidth(
         for u, v in path_links(tr.devices):
             lk = report.link(u, v)
             free = lk.capacity_mbps - lk.load_mbps
-            cls = twin.egress_class(
-                u, v, src_address=probe.src_address or twin.default_address(probe.src_device),
-                dst_address=probe.dst_address, protocol=probe.protocol, dst_port=probe.dst_port)
+            cls = twin.egress_class(u, v, probe.src_device, probe.dst_address,
+                                    protocol=probe.protocol, dst_port=probe.dst_port,
+                                    src_address=probe.src_address)
             if cls is not None and cls.assured_mbps > 0:
                 reserved_links += 1
                 free = max(free, min(cls.assured_mbps, lk.capacity_mbps))

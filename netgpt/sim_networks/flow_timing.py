@@ -117,19 +117,16 @@ def _leg(twin: DigitalTwin, report: LoadReport, src: str, dst: str, address: str
     links: list[LinkTiming] = []
     queue = serial = 0.0
     keep = 1.0
-    source = twin.default_address(src)
     for a, b in zip(path.devices, path.devices[1:], strict=False):
         lk = report.link(a, b)
         cap_bps = lk.capacity_mbps * 1e6
         rho = lk.utilization
-        cls = twin.egress_class(a, b, src_address=source, dst_address=address,
-                                protocol=protocol, dst_port=port)
+        cls = twin.egress_class(a, b, src, address, protocol=protocol, dst_port=port)
         if cls is not None and cls.assured_mbps > 0:
             # a reserved class has its own queue: the exchange waits only behind its own class,
             # whose few packets are far below the reservation
             rho = 0.0
             cap_bps = max(cls.assured_mbps, lk.capacity_mbps * (1 - lk.utilization)) * 1e6
-        shown = lk.utilization
         service_ms = q.mtu_bytes * 8 / cap_bps * 1e3
         if rho < 1:
             wait = min(q.buffer_ms, service_ms * rho / (1 - rho))
@@ -139,7 +136,7 @@ def _leg(twin: DigitalTwin, report: LoadReport, src: str, dst: str, address: str
         share = max(q.min_share, 1 - min(rho, 1.0))
         serial = max(serial, n_bytes * 8 / (cap_bps * share) * 1e3)
         delay = float(twin.topology.graph.edges[a, b]["delay_ms"])
-        links.append(LinkTiming(a, b, shown, delay, wait, loss))
+        links.append(LinkTiming(a, b, lk.utilization, delay, wait, loss))
         queue += wait
         keep *= 1 - loss
     return path.delay_ms + queue + serial, path.delay_ms, path, links, 1 - keep

@@ -420,7 +420,8 @@ def _u32_matches(match: TrafficMatch) -> list[list[str]]:
             for value, mask in _port_blocks(match.destination_ports)]
 
 
-def _htb(device: str, cap_kbit: int | None, classes: list[tuple[ClassPolicer, int]]) -> list[
+def _htb(device: str, cap_kbit: int | None,
+         classes: list[tuple[ClassPolicer, int, int | None]]) -> list[
         TcCommand]:
     """An HTB tree on ``device``: parent 1:1 at the cap, one class per policer, default 1:2.
 
@@ -438,11 +439,11 @@ def _htb(device: str, cap_kbit: int | None, classes: list[tuple[ClassPolicer, in
             "merge classes"
         )
     parent = cap_kbit if cap_kbit is not None else max(
-        [_UNCAPPED_KBIT, *(rate for _c, rate in classes)])
-    ceils = [min(rate, parent) for _c, rate in classes]
+        [_UNCAPPED_KBIT, *(rate for _c, rate, _a in classes)])
+    ceils = [min(rate, parent) for _c, rate, _a in classes]
     # a cap is assured its whole ceiling; a guarantee (assured_mbps) only what it reserves
-    wants = [min(max(1, round(c.assured_mbps * 1000)), ceil) if c.assured_mbps else ceil
-             for (c, _rate), ceil in zip(classes, ceils, strict=True)]
+    wants = [ceil if assured is None else min(assured, ceil)
+             for (_c, _rate, assured), ceil in zip(classes, ceils, strict=True)]
     reserve = parent // (len(classes) + 1)
     if sum(wants) + reserve <= parent:
         assured = wants
@@ -470,7 +471,8 @@ def _htb(device: str, cap_kbit: int | None, classes: list[tuple[ClassPolicer, in
     cmds += klass(1, "1:", parent, parent)
     cmds += klass(_DEFAULT_MINOR, "1:1", default, parent)
     prio = 0
-    for i, ((policer, _rate), ceil, rate) in enumerate(zip(classes, ceils, assured, strict=True)):
+    for i, ((policer, _r, _a), ceil, rate) in enumerate(
+            zip(classes, ceils, assured, strict=True)):
         minor = _FIRST_CLASS_MINOR + i
         cmds += klass(minor, "1:1", min(rate, ceil), ceil)
         for match in policer.matches:
@@ -526,10 +528,18 @@ def render_tc(
     if len(ifb) <= 15:
         cmds.append(TcCommand(("ip", "link", "del", "dev", ifb), ignore_errors=True))
 
-    def classes(direction: str) -> list[tuple[ClassPolicer, int]]:
-        return [(c, _kbit(c.rate_mbps, f"class policer {c.name!r} rate",
-                          f"{path}/class-policer[name='{c.name}']/rate"))
-                for c in class_policers if c.direction == direction]
+    def classes(direction: str) -> list[tuple[ClassPolicer, int, int | None]]:
+        """(policer, rate kbit, assured kbit or None: assured its whole rate)."""
+        out = []
+        for c in class_policers:
+            if c.direction != direction:
+                continue
+            at = f"{path}/class-policer[name='{c.name}']"
+            rate = _kbit(c.rate_mbps, f"class policer {c.name!r} rate", f"{at}/rate")
+            assured = (_kbit(c.assured_mbps, f"class policer {c.name!r} assured rate",
+                             f"{at}/assured") if c.assured_mbps else None)
+            out.append((c, rate, assured))
+        return out
 
     egress_caps = [
         _kbit(value, what, f"{path}/{leaf}")

@@ -1341,35 +1341,32 @@ class DigitalTwin:
             )
         return _ipv4_text(address)
 
-    def egress_class(self, device: str, neighbour: str, *, src_address: str, dst_address: str,
-                     protocol: IPProtocol = IPProtocol.ANY, dst_port: int | None = None
-                     ) -> ClassPolicer | None:
-        """The egress class policer of ``device``'s interface to ``neighbour`` taking the flow.
+    def egress_class(
+        self,
+        device: str,
+        neighbour: str,
+        src_device: str,
+        dst_address: str,
+        *,
+        protocol: IPProtocol | str = IPProtocol.ANY,
+        dst_port: int | None = None,
+        src_address: str | None = None,
+    ) -> ClassPolicer | None:
+        """The egress class policer of ``device``'s interface to ``neighbour`` that takes the flow.
 
-        The first whose matches cover its protocol, addresses and destination port, as the
-        device classifies (``None``: the interface's default class).
+        The flow is given as for :meth:`paths` (``src_device``, its address by default). The
+        class is the one the twin polices the flow in there: the first whose match covers it
+        (``None``: the interface's default class).
         """
         interface = self.topology.interface_to(device, neighbour)
-        try:
-            itf = self.configs[device].interface(interface)
-        except KeyError:
-            return None
-        src = ipaddress.ip_address(src_address)
-        dst = ipaddress.ip_address(dst_address)
-        for cls in itf.class_policers:
-            if cls.direction != "egress":
-                continue
-            for m in cls.matches:
-                if m.protocol is not IPProtocol.ANY and m.protocol is not protocol:
-                    continue
-                if src not in ipaddress.ip_network(m.source_prefix) or dst not in (
-                        ipaddress.ip_network(m.destination_prefix)):
-                    continue
-                ports = m.destination_ports
-                if ports is not None and (dst_port is None
-                                          or not ports.lower <= dst_port <= ports.upper):
-                    continue
-                return cls
+        edge = self._network.edge_by_interface[(self._device(device, "egress_class"), interface)]
+        h = self._header(src_device, dst_address, protocol, dst_port, src_address, None)
+        st = self._state
+        for match, pid in st.egress_classes[edge]:
+            if match.matches(h):
+                name = st.policers[pid].traffic_class
+                return next(c for c in self.config(device).interface(interface).class_policers
+                            if c.name == name)
         return None
 
     # ---- evaluate --------------------------------------------------------------------------------
