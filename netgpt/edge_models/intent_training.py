@@ -87,6 +87,7 @@ class IntentModelSettings:
     adapter_examples: int = 24
     adapter_steps: int = 150
     adapter_rank: int = 8
+    device: str = "cpu"  # the global model's training only; "cuda" for exploration runs
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ def fit_next_token(net: Any, data: list[_Encoded], *, steps: int, batch_size: in
     import torch
 
     rng = random.Random(seed)
+    device = next(net.parameters()).device
     order = sorted(range(len(data)), key=lambda i: len(data[i][0]))
     runs = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
@@ -206,6 +208,7 @@ def fit_next_token(net: Any, data: list[_Encoded], *, steps: int, batch_size: in
             mask[row, :len(x)] = 1
         for g in opt.param_groups:
             g["lr"] = _lr(step, steps, lr, warmup)
+        ids, w, mask = ids.to(device), w.to(device), mask.to(device)
         logits = net(input_ids=ids, attention_mask=mask).logits[:, :-1]
         target = ids[:, 1:]
         weight = w[:, 1:]
@@ -335,7 +338,8 @@ def train_intent_model(out: Path, settings: IntentModelSettings | None = None,
                         embd_pdrop=s.dropout, attn_pdrop=s.dropout,
                         bos_token_id=vocab[BOS], eos_token_id=vocab[output_token("<end>")],
                         pad_token_id=vocab[PAD])
-    net = GPT2LMHeadModel(config)
+    net: Any = GPT2LMHeadModel(config)  # transformers types .to() too narrowly for mypy
+    net.to(s.device)
     deadline = started + s.max_minutes * 60
     losses = fit_next_token(net, data, steps=s.steps, batch_size=s.batch_size, lr=s.lr,
                             warmup=s.warmup, seed=s.seed, params=list(net.parameters()),
@@ -347,6 +351,7 @@ def train_intent_model(out: Path, settings: IntentModelSettings | None = None,
     out.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(str(out))
     tk.save(out / TOKENIZER_FILE)
+    net.cpu()
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in net.state_dict().items()
              if not k.endswith((".attn.bias", ".attn.masked_bias")) and k != "lm_head.weight"}
     save_file(state, str(out / "model.safetensors"))
