@@ -393,6 +393,39 @@ def telemetry_poll(
     console.print(f"stored in {path}")
 
 
+@telemetry_app.command("export")
+@friendly
+def telemetry_export(
+    out: Annotated[Path, typer.Option(help="The .npz file to write (X, t, names).")],
+    inventory: InventoryOpt = None,
+    state_dir: StateDir = None,
+    store: Annotated[Path | None, typer.Option(help="SQLite store.")] = None,
+    step: Annotated[float | None, typer.Option(help="Seconds per row [median poll].")] = None,
+) -> None:
+    """Write every recorded link direction's utilization as a dataset for 'forecast eval'."""
+    import numpy as np
+
+    from netgpt.edge_models.evaluation import save_series
+    from netgpt.edge_models.link_forecast import recorded_links
+    from netgpt.telemetry.store import SqliteTelemetryStore
+
+    path = store or (_state_dir(state_dir) / "telemetry.sqlite")
+    if not path.is_file():
+        raise typer.BadParameter(f"no telemetry store at {path}; run 'netgpt telemetry poll'")
+    inv_path = inventory or (_state_dir(state_dir) / "inventory.yaml")
+    links = Inventory.load(inv_path).links if inv_path.is_file() else []
+    db = SqliteTelemetryStore(path)
+    try:
+        data = recorded_links(db, links, step_s=step)
+    finally:
+        db.close()
+    written = save_series(data, out)
+    observed = int(np.isfinite(data.values).sum())
+    console.print(
+        f"wrote {written}: {len(data.series)} series x {data.n_time} rows of {data.step_s:g} s "
+        f"({observed} observed values); score it with 'netgpt forecast eval --data {written}'")
+
+
 # ------------------------------------------------------------------------------------------
 # forecast (train / eval live in netgpt.forecast_cli; here: a link from the telemetry store)
 

@@ -39,6 +39,7 @@ __all__ = [
     "evaluate",
     "load_series",
     "longest_segment",
+    "save_series",
 ]
 
 _NAME_KEYS = ("od", "names", "series")
@@ -126,6 +127,20 @@ def load_series(path: str | Path, *, name: str | None = None) -> SeriesData:
         values = grid
         times = times[0] + step * np.arange(grid.shape[0])
     return SeriesData(name or p.stem, values, times, names, step)
+
+
+def save_series(data: SeriesData, path: str | Path) -> Path:
+    """Write ``data`` in the layout :func:`load_series` reads (``X``, ``t``, ``names``).
+
+    ``path`` must end in ``.npz`` (numpy would add the suffix silently otherwise).
+    """
+    p = Path(path)
+    if p.suffix != ".npz":
+        raise ForecastError(f"{p}: give a file name ending in .npz")
+    if p.parent != Path("") and not p.parent.is_dir():
+        raise ForecastError(f"{p}: folder {p.parent} does not exist")
+    np.savez(p, X=data.values, t=data.times, names=np.array(data.series, dtype=str))
+    return p
 
 
 def longest_segment(data: SeriesData, *, max_outage: int = 12) -> tuple[SeriesData, int]:

@@ -113,7 +113,12 @@ def score_data(
     int8: bool = False,
     progress: Callable[[str], None] | None = None,
 ) -> DatasetScores:
-    """Score ``methods`` on ``data`` with the protocol of :mod:`netgpt.edge_models.evaluation`."""
+    """Score ``methods`` on ``data`` with the protocol of :mod:`netgpt.edge_models.evaluation`.
+
+    A method that cannot run on this data (its :class:`ForecastError`, e.g. a seasonal baseline
+    on less than a season of rows) is left out with a note saying why; when none can, the
+    error names every reason.
+    """
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise ForecastError(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
@@ -154,9 +159,14 @@ def score_data(
             method = make_baseline(name)
         say(f"{data.name}: scoring {name}")
         fit = name not in ("forecaster", "forecaster_adapted")
-        out.methods[name] = evaluate(
-            method, segment, horizons=horizons, split=split, stride=stride, fit=fit
-        )
+        try:
+            out.methods[name] = evaluate(
+                method, segment, horizons=horizons, split=split, stride=stride, fit=fit
+            )
+        except ForecastError as exc:  # e.g. a day-ago baseline on less than a day of rows
+            out.notes.append(f"{name}: not scored on this file: {exc}")
+    if not out.methods:
+        raise ForecastError(f"no method could be scored on {data.name}: " + "; ".join(out.notes))
     return out
 
 

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from netgpt.edge_models.base import Forecast, Forecaster
+from netgpt.edge_models.evaluation import SeriesData
 from netgpt.errors import TelemetryError
 from netgpt.inventory import LinkEntry
 from netgpt.telemetry.store import SqliteTelemetryStore
 from netgpt.telemetry.views import utilization_series
 
-__all__ = ["LinkForecast", "forecast_link", "resolve_link"]
+__all__ = ["LinkForecast", "forecast_link", "recorded_links", "resolve_link"]
 
 
 def resolve_link(spec: str, links: Sequence[LinkEntry]) -> tuple[str, str, str]:
@@ -78,3 +79,39 @@ def forecast_link(
     forecast = forecaster.predict(series.values, horizon, step_s=series.step_s,
                                   series=[label], last_time=float(series.times[-1]))
     return LinkForecast(label, series.times, series.values[:, 0], forecast)
+
+
+def recorded_links(
+    store: SqliteTelemetryStore,
+    links: Sequence[LinkEntry] = (),
+    *,
+    step_s: float | None = None,
+    name: str = "telemetry",
+) -> SeriesData:
+    """Every recorded link direction's egress utilization as one :class:`SeriesData`.
+
+    With ``links`` (the inventory's), each direction that has stored rates is a series named
+    ``A->B``; without, each stored interface is one, named ``DEVICE:INTERFACE``. Rows are the
+    regular grid of :func:`~netgpt.telemetry.views.utilization_series` (NaN where a poll is
+    missing), so :func:`~netgpt.edge_models.evaluation.save_series` and ``netgpt forecast eval``
+    score forecasters on the network's own traffic.
+    """
+    frame = store.rates_frame()
+    if frame.empty:
+        raise TelemetryError("the telemetry store holds no rates yet; run 'netgpt telemetry poll'")
+    present = set(zip(frame["device"], frame["interface"], strict=True))
+    wanted: list[tuple[str, tuple[str, str]]] = []
+    if links:
+        for lk in links:
+            for src, iface, dst in ((lk.a, lk.a_interface, lk.b), (lk.b, lk.b_interface, lk.a)):
+                if (src, iface) in present:
+                    wanted.append((f"{src}->{dst}", (src, iface)))
+        if not wanted:
+            raise TelemetryError(
+                "no stored rates belong to an inventory link; poll this network first "
+                f"(the store has {', '.join(f'{d}:{i}' for d, i in sorted(present)[:6])}...)")
+    else:
+        wanted = [(f"{d}:{i}", (d, i)) for d, i in sorted(present)]
+    series = utilization_series(frame, [key for _, key in wanted], step_s=step_s)
+    return SeriesData(name, series.values, series.times, tuple(label for label, _ in wanted),
+                      series.step_s)

@@ -78,3 +78,15 @@ def test_score_file_with_int8_and_chosen_methods(weights, datafile):
 def test_load_forecaster_needs_weights(tmp_path):
     with pytest.raises(ForecastError, match="netgpt forecast train"):
         load_forecaster(tmp_path)
+
+
+def test_a_method_that_cannot_run_on_a_file_is_left_out_and_none_is_an_error(tmp_path, weights):
+    path = tmp_path / "seconds.npz"  # ten minutes of 1-second polls: no day-ago history
+    x = 0.4 + 0.1 * np.sin(np.arange(600) / 20)
+    np.savez(path, x=x, t=1.7e9 + np.arange(600.0))
+    scores = score_file(path, weights_dir=weights, methods=("seasonal_day", "last"), stride=10)
+    assert set(scores.methods) == {"last"}
+    assert any(n.startswith("seasonal_day: not scored") and "86400 rows" in n
+               for n in scores.notes)
+    with pytest.raises(ForecastError, match="no method could be scored on seconds"):
+        score_file(path, weights_dir=weights, methods=("seasonal_day",), stride=10)
