@@ -129,6 +129,42 @@ def train(
     console.print(f"total {report.total_seconds:.1f} s with {report.threads} thread(s)")
 
 
+@forecast_app.command("adapt")
+@friendly
+def adapt(
+    data: Annotated[
+        Path, typer.Option("--data", help="An .npz with X (time x series) or x, and t.")
+    ],
+    site: Annotated[str, typer.Option(help="Name of the adapter (the site or link group).")],
+    out: Annotated[Path, typer.Option("--out", help="The adapted weights folder to write.")],
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Start from these [default: the package's].")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Adapter steps [default: 300].")] = None,
+    threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 1,
+) -> None:
+    """Train one site's LoRA adapter on a recording (e.g. 'netgpt telemetry export')."""
+    import dataclasses
+
+    from netgpt.edge_models.evaluation import load_series
+    from netgpt.edge_models.training import ADAPT_SETTINGS, adapt_to_data
+
+    settings = ADAPT_SETTINGS
+    if steps is not None:
+        if steps < 1:
+            raise typer.BadParameter(f"--steps {steps}: give at least 1")
+        settings = dataclasses.replace(settings, steps=steps)
+    recording = load_series(data)
+    written, report = adapt_to_data(recording, site, out, weights_dir=weights, settings=settings,
+                                    threads=threads)
+    console.print(
+        f"adapter {report.site}: {len(report.series)} series, {report.steps} steps in "
+        f"{report.seconds:.1f} s, loss {_fmt(report.first_loss)} -> {_fmt(report.final_loss)}, "
+        f"{report.size_bytes / 1e3:.0f} kB; weights in {written}")
+    console.print(f"score it on the rows it did not see: netgpt forecast eval --data {data} "
+                  f"--weights {written}")
+
+
 @forecast_app.command("eval")
 @friendly
 def eval_file(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ import torch
 
 from netgpt.edge_models.adapters import (
     AdapterSettings,
+    read_sites,
     save_adapter,
     train_adapter,
     unload_adapters,
@@ -43,6 +45,8 @@ from netgpt.edge_models.evaluation import (
     longest_segment,
 )
 from netgpt.edge_models.gpt_forecaster import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
     GPTForecaster,
     GPTForecasterConfig,
     TrainingPanel,
@@ -51,12 +55,14 @@ from netgpt.edge_models.gpt_forecaster import (
 from netgpt.errors import ForecastError
 
 __all__ = [
+    "ADAPT_SETTINGS",
     "DEFAULT_ADAPTER_SETTINGS",
     "DEFAULT_CONFIG",
     "DEFAULT_SETTINGS",
     "SHARED_FILES",
     "AdapterReport",
     "TrainingReport",
+    "adapt_to_data",
     "default_data_dir",
     "default_weights_dir",
     "load_training_data",
@@ -80,6 +86,12 @@ DEFAULT_SETTINGS = TrainingSettings(
 
 DEFAULT_ADAPTER_SETTINGS = AdapterSettings()
 """One LoRA adapter per site."""
+
+ADAPT_SETTINGS = AdapterSettings(steps=300)
+"""``netgpt forecast adapt``: one site's adapter on its own recording. Measured on 6 minutes of
+1-second polls of the embedded Abilene network (30 link directions, 287 training rows): the
+global model's h=12 NMAE 0.0447 (last value 0.0056) became 0.0085 after 100 steps and 0.0055
+after 300 (14 s on one thread)."""
 
 
 def default_data_dir() -> Path:
@@ -262,3 +274,63 @@ def train_default_model(
     }
     (out / "training.json").write_text(json.dumps(meta, indent=2) + "\n")
     return report
+
+
+def adapt_to_data(
+    data: SeriesData,
+    site: str,
+    out_dir: str | Path,
+    *,
+    weights_dir: str | Path | None = None,
+    settings: AdapterSettings = ADAPT_SETTINGS,
+    test_fraction: float = 0.2,
+    threads: int = 1,
+) -> tuple[Path, AdapterReport]:
+    """Train ``site``'s LoRA adapter on ``data`` and write a complete weights folder.
+
+    The adapter learns from the training portion of ``data``'s longest outage-free stretch (the
+    evaluation's split, so ``netgpt forecast eval`` on the same file scores it on unseen rows).
+    ``out_dir`` receives the global model of ``weights_dir`` (default: the package's), the
+    adapters already there, and this one; ``sites.json`` routes ``data``'s series to ``site``
+    (taking them from any other site). ``out_dir`` may not be the package's own weights.
+    """
+    source = Path(weights_dir) if weights_dir is not None else default_weights_dir()
+    out = Path(out_dir)
+    if out.resolve() == default_weights_dir().resolve():
+        raise ForecastError(
+            f"{out} holds the shipped weights; write the adapted weights to a folder of your own "
+            "(--out DIR) and pass it as --weights"
+        )
+    forecaster = GPTForecaster.load(source)
+    segment, _ = longest_segment(data)
+    split = chronological_split(segment.n_time, test_fraction)
+    torch.set_num_threads(max(1, threads))
+    panel = TrainingPanel(site, segment.values[:split], segment.step_s, 1.0)
+    log = train_adapter(forecaster, site, [panel], settings)
+    if out.resolve() != source.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            shutil.copy2(source / name, out / name)
+        if (source / "adapters").is_dir():
+            shutil.copytree(source / "adapters", out / "adapters", dirs_exist_ok=True)
+    path = save_adapter(forecaster, site, out)
+    unload_adapters(forecaster)
+    series = list(segment.series)
+    sites = {
+        name: {**info, "series": [x for x in info.get("series", []) if x not in series]}
+        for name, info in read_sites(out).items()
+        if name != site
+    }
+    sites[site] = {"series": series, "dataset": data.name}
+    write_sites(out, sites)
+    report = AdapterReport(
+        site=site,
+        series=tuple(series),
+        steps=log.steps,
+        seconds=round(log.seconds, 2),
+        first_loss=round(log.first_loss, 5),
+        final_loss=round(log.final_loss, 5),
+        trainable_parameters=log.trainable_parameters,
+        size_bytes=_dir_size(path),
+    )
+    return out, report

@@ -90,3 +90,51 @@ def test_a_method_that_cannot_run_on_a_file_is_left_out_and_none_is_an_error(tmp
                for n in scores.notes)
     with pytest.raises(ForecastError, match="no method could be scored on seconds"):
         score_file(path, weights_dir=weights, methods=("seasonal_day",), stride=10)
+
+
+def test_adapt_trains_a_site_adapter_on_a_recording_into_a_weights_folder(
+    weights, datafile, tmp_path
+):
+    out = tmp_path / "adapted"
+    got = runner.invoke(forecast_app, ["adapt", "--data", str(datafile), "--site", "lab-links",
+                                       "--out", str(out), "--weights", str(weights),
+                                       "--steps", "20"])
+    assert got.exit_code == 0, got.output
+    assert "adapter lab-links: 2 series, 20 steps" in " ".join(got.output.split())
+    for name in ("config.json", "model.safetensors", "adapters/lab-links/adapter_config.json"):
+        assert (out / name).is_file(), name
+    sites = json.loads((out / "adapters" / "sites.json").read_text())["sites"]
+    assert sites["lab-links"]["series"] == ["r1_r2", "r2_r1"]
+    # the global model is copied unchanged; the adapter changes what the adapted method says
+    assert (out / "model.safetensors").read_bytes() == (weights / "model.safetensors").read_bytes()
+    scores = score_file(datafile, weights_dir=out, methods=("forecaster", "forecaster_adapted"),
+                        stride=10)
+    assert not any("equals the global model" in n for n in scores.notes)
+    nmae = {m: s.scores[12].nmae for m, s in scores.methods.items()}
+    assert nmae["forecaster"] != nmae["forecaster_adapted"]
+    # adapting again keeps the first adapter and routes the series to the newest one
+    again = runner.invoke(forecast_app, ["adapt", "--data", str(datafile), "--site", "lab2",
+                                         "--out", str(out), "--weights", str(out), "--steps", "5"])
+    assert again.exit_code == 0, again.output
+    sites = json.loads((out / "adapters" / "sites.json").read_text())["sites"]
+    assert sites["lab2"]["series"] == ["r1_r2", "r2_r1"] and sites["lab-links"]["series"] == []
+    assert (out / "adapters" / "lab-links" / "adapter_config.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--site", "bad name!"], "site name 'bad name!'"),
+        (["--site", "ok", "--steps", "0"], "--steps 0: give at least 1"),
+        (["--site", "ok", "--out-shipped"], "holds the shipped weights"),
+    ],
+)
+def test_adapt_refuses_bad_input_in_one_line(datafile, tmp_path, extra, message):
+    from netgpt.edge_models.training import default_weights_dir
+
+    out = str(default_weights_dir()) if "--out-shipped" in extra else str(tmp_path / "w")
+    args = [a for a in extra if a != "--out-shipped"]
+    got = runner.invoke(forecast_app, ["adapt", "--data", str(datafile), "--out", out, *args])
+    assert got.exit_code == 2, got.output
+    assert message in " ".join(got.output.split())
+    assert "Traceback" not in got.output
