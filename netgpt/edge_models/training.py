@@ -49,6 +49,7 @@ from netgpt.edge_models.gpt_forecaster import (
     WEIGHTS_FILE,
     GPTForecaster,
     GPTForecasterConfig,
+    TrainingLog,
     TrainingPanel,
     TrainingSettings,
 )
@@ -120,6 +121,20 @@ class AdapterReport:
     final_loss: float
     trainable_parameters: int
     size_bytes: int
+
+    @classmethod
+    def of(cls, site: str, series: Sequence[str], log: TrainingLog, path: Path) -> AdapterReport:
+        """The report of adapter ``site`` trained as ``log`` says and saved in ``path``."""
+        return cls(
+            site=site,
+            series=tuple(series),
+            steps=log.steps,
+            seconds=round(log.seconds, 2),
+            first_loss=round(log.first_loss, 5),
+            final_loss=round(log.final_loss, 5),
+            trainable_parameters=log.trainable_parameters,
+            size_bytes=_dir_size(path),
+        )
 
 
 @dataclass
@@ -247,18 +262,7 @@ def train_default_model(
                 alog = train_adapter(forecaster, site, [panel], st)
                 path = save_adapter(forecaster, site, out)
                 sites[site] = {"series": names, "dataset": key}
-                report.adapters.append(
-                    AdapterReport(
-                        site=site,
-                        series=tuple(names),
-                        steps=alog.steps,
-                        seconds=round(alog.seconds, 2),
-                        first_loss=round(alog.first_loss, 5),
-                        final_loss=round(alog.final_loss, 5),
-                        trainable_parameters=alog.trainable_parameters,
-                        size_bytes=_dir_size(path),
-                    )
-                )
+                report.adapters.append(AdapterReport.of(site, names, alog, path))
                 say(f"adapter {site}: {alog.seconds:.1f} s, loss {alog.final_loss:.4f}")
         write_sites(out, sites)
         unload_adapters(forecaster)
@@ -323,14 +327,4 @@ def adapt_to_data(
     }
     sites[site] = {"series": series, "dataset": data.name}
     write_sites(out, sites)
-    report = AdapterReport(
-        site=site,
-        series=tuple(series),
-        steps=log.steps,
-        seconds=round(log.seconds, 2),
-        first_loss=round(log.first_loss, 5),
-        final_loss=round(log.final_loss, 5),
-        trainable_parameters=log.trainable_parameters,
-        size_bytes=_dir_size(path),
-    )
-    return out, report
+    return out, AdapterReport.of(site, series, log, path)
