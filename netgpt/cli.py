@@ -869,13 +869,24 @@ def serve(
     watch_interval: Annotated[
         float, typer.Option(help="Seconds between closed-loop passes (0: off).")
     ] = 10.0,
+    proactive: Annotated[
+        bool, typer.Option("--proactive", help="Closed loop also acts on forecast crossings.")
+    ] = False,
+    forecast_weights: Annotated[
+        Path | None, typer.Option(help="Forecaster weights [default: shipped].")
+    ] = None,
+    forecast_site: Annotated[
+        str | None, typer.Option(help="Forecast with this site's adapter ('forecast adapt').")
+    ] = None,
     state_dir: StateDir = None,
 ) -> None:
     """Serve the REST API, the web console and /metrics (Ctrl-C stops).
 
     By default over an embedded network started here (no root); with --inventory over that
-    network.
+    network. Link forecasts (API and, with --proactive, the closed loop) use --forecast-weights
+    and --forecast-site, checked before anything starts.
     """
+    import faulthandler
     import time as _time
 
     from netgpt.api.server import check_bind_host, serving
@@ -889,6 +900,13 @@ def serve(
         raise typer.BadParameter(f"{watch_interval} is negative; 0 turns the loop off",
                                  param_hint="--watch-interval")
     check_bind_host(host)
+    from netgpt.edge_models.forecasting import load_forecaster
+
+    def forecaster() -> Any:
+        return load_forecaster(forecast_weights, site=forecast_site)
+
+    if forecast_weights is not None or forecast_site is not None:
+        forecaster()  # a bad folder or site fails here, before the network starts
     sd = _state_dir(state_dir)
     network = None
     if inventory is not None:
@@ -904,7 +922,8 @@ def serve(
                       "on 127.0.0.1")
     try:
         with serving(inv, sd, topology=topology, host=host, port=port, tokens_file=tokens,
-                     watch_interval_s=watch_interval,
+                     watch_interval_s=watch_interval, load_forecaster=forecaster,
+                     proactive=proactive,
                      say=lambda m: console.print(escape(m), highlight=False)) as running:
             console.print(f"NetGPT API and console on {running.server.url}  (OpenAPI: "
                           f"{running.server.url}/docs, metrics: {running.server.url}/metrics)")
@@ -913,6 +932,8 @@ def serve(
                     _time.sleep(1)
             except KeyboardInterrupt:
                 console.print("stopping")
+                # a shutdown that stalls prints every thread's stack and exits 1, never hangs
+                faulthandler.dump_traceback_later(45, exit=True)
     finally:
         if network is not None:
             network.stop()

@@ -13,6 +13,7 @@ from netgpt.agents.platform import IntentPlatform
 from netgpt.api.app import create_app
 from netgpt.api.auth import Role, TokenBook, write_token_file
 from netgpt.api.service import ControlService
+from netgpt.edge_models.base import Forecaster
 from netgpt.errors import ConfigError
 from netgpt.generative.deploy import manage_deployed_service
 from netgpt.http_server import HttpServer as ApiServer
@@ -59,14 +60,27 @@ def serving(
     policy_file: Path | None = None,
     telemetry_interval_s: float = 1.0,
     watch_interval_s: float = 10.0,
+    load_forecaster: Callable[[], Forecaster] | None = None,
+    proactive: bool = False,
     say: Callable[[str], None] = lambda _: None,
 ) -> Iterator[Serving]:
     """Platform + telemetry + closed loop + HTTP for as long as the ``with`` block runs.
+
+    ``load_forecaster`` gives the forecaster of the API's link forecasts (default: the shipped
+    model); with ``proactive`` the closed loop gets one too (loaded before anything starts, so a
+    bad weights folder or site fails at once) and acts on predicted crossings.
 
     ``tokens_file`` defaults to ``$NETGPT_API_TOKENS`` or ``STATE_DIR/api-tokens.json`` (created
     with one user per role if missing; its path is said, its tokens never are). Admins' policy
     edits are kept in ``policy_file`` (default ``STATE_DIR/policies.yaml``) and read at start.
     """
+    watch_forecaster = None
+    if proactive:
+        if load_forecaster is None:
+            from netgpt.edge_models.forecasting import load_forecaster as load_shipped
+
+            load_forecaster = load_shipped
+        watch_forecaster = load_forecaster()
     tokens_path = tokens_file or Path(
         os.environ.get("NETGPT_API_TOKENS", state_dir / "api-tokens.json"))
     book, created = load_or_create_tokens(tokens_path)
@@ -84,7 +98,8 @@ def serving(
     try:
         platform.start_telemetry(telemetry_interval_s)
         service = ControlService(platform, tick_s=telemetry_interval_s,
-                                 watch_interval_s=watch_interval_s, policy_file=policies_path)
+                                 watch_interval_s=watch_interval_s, policy_file=policies_path,
+                                 load_forecaster=load_forecaster, proactive=watch_forecaster)
         server = ApiServer(create_app(service, book), host, port)
         server.start()
         service.start()

@@ -126,7 +126,9 @@ class ControlService:
 
     ``forecaster`` is loaded on first use by ``load_forecaster`` (a callable, so tests and
     servers without the weights can pass their own); ``policy_file`` is where an admin's policy
-    edits are kept (read back at the next start).
+    edits are kept (read back at the next start). ``proactive``: a forecaster of its own for the
+    closed loop, which then re-plans a utilization ceiling ahead of a predicted crossing
+    (:class:`~netgpt.agents.watch.IntentWatcher`); without it the loop acts on measurements only.
     """
 
     def __init__(
@@ -137,6 +139,7 @@ class ControlService:
         watch_interval_s: float = 10.0,
         policy_file: Path | None = None,
         load_forecaster: Callable[[], Forecaster] | None = None,
+        proactive: Forecaster | None = None,
     ) -> None:
         self.platform = platform
         self.bus = EventBus()
@@ -150,7 +153,7 @@ class ControlService:
         self._thread: threading.Thread | None = None
         self._states: dict[str, str] = {}
         self._states_lock = threading.Lock()
-        self.watcher = IntentWatcher(platform, actor="closed-loop")
+        self.watcher = IntentWatcher(platform, actor="closed-loop", forecaster=proactive)
         self.registry = CollectorRegistry()
         self.apply_seconds = Histogram(
             "netgpt_apply_seconds",

@@ -53,7 +53,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     assert net.inventory is not None
     try:
         with serving(net.inventory, root / "state", topology=net.topology, port=_free_port(),
-                     watch_interval_s=0, telemetry_interval_s=0.5) as running:
+                     watch_interval_s=0, telemetry_interval_s=0.5, proactive=True) as running:
             raw = json.loads(running.tokens_file.read_text())
             tokens = {u["name"]: u["token"] for u in raw["users"]}
             with httpx.Client(base_url=running.server.url, timeout=60) as client:
@@ -251,6 +251,9 @@ def test_links_metrics_forecast_and_events(api: Api, tmp_path: Path):
     assert len(fc["q50"]) == 6 and all(a <= b <= c for a, b, c in
                                        zip(fc["q10"], fc["q50"], fc["q90"], strict=True))
     assert 0.0 <= fc["probability_above"] <= 1.0
+    # serving(proactive=True): the closed loop has a forecaster of its own, the shipped model
+    watcher = api.running.service.watcher
+    assert watcher.forecaster is not None and watcher.forecaster.name == "forecaster"
     png = api.get("/api/links/CHINng/NYCMng/forecast.png?horizon=6")
     assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
 
@@ -300,7 +303,12 @@ def test_netgpt_serve_starts_network_api_and_console_and_stops_on_ctrl_c(tmp_pat
         assert topo["name"] == "abilene" and len(topo["devices"]) == 12
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
+        try:
+            out, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # collect what it said (stacks if it hung), reap it
+            proc.kill()
+            out, _ = proc.communicate()
+            pytest.fail(f"netgpt serve did not stop within 60 s of SIGINT:\n{out}")
     assert proc.returncode == 0, out
     assert f"on http://127.0.0.1:{port}" in out and "api-tokens.json" in out
     assert not any(token in out for token in tokens.values())

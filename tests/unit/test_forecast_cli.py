@@ -138,3 +138,13 @@ def test_adapt_refuses_bad_input_in_one_line(datafile, tmp_path, extra, message)
     assert got.exit_code == 2, got.output
     assert message in " ".join(got.output.split())
     assert "Traceback" not in got.output
+
+
+def test_serve_checks_its_forecaster_before_starting_anything(tmp_path):
+    from netgpt.cli import app
+
+    got = runner.invoke(app, ["serve", "--proactive", "--forecast-site", "no-such-site",
+                              "--state-dir", str(tmp_path), "--port", "1"])
+    assert got.exit_code == 2, got.output
+    assert "no adapter for site 'no-such-site'" in " ".join(got.output.split())
+    assert not (tmp_path / "serve-network").exists()  # the network never started
