@@ -884,9 +884,10 @@ def serve(
 
     By default over an embedded network started here (no root); with --inventory over that
     network. Link forecasts (API and, with --proactive, the closed loop) use --forecast-weights
-    and --forecast-site, checked before anything starts.
+    and --forecast-site, checked before anything starts. Ctrl-C or SIGTERM stops it all.
     """
     import faulthandler
+    import signal
     import time as _time
 
     from netgpt.api.server import check_bind_host, serving
@@ -907,6 +908,8 @@ def serve(
 
     if forecast_weights is not None or forecast_site is not None:
         forecaster()  # a bad folder or site fails here, before the network starts
+    # SIGTERM (how service managers stop a server) ends it as Ctrl-C does, cleaning up
+    signal.signal(signal.SIGTERM, _interrupt)
     sd = _state_dir(state_dir)
     network = None
     if inventory is not None:
@@ -937,6 +940,10 @@ def serve(
     finally:
         if network is not None:
             network.stop()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @app.command("demo")
