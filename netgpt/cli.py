@@ -901,9 +901,10 @@ def serve(
         raise typer.BadParameter(f"{watch_interval} is negative; 0 turns the loop off",
                                  param_hint="--watch-interval")
     check_bind_host(host)
-    from netgpt.edge_models.forecasting import load_forecaster
 
-    def forecaster() -> Any:
+    def forecaster() -> Any:  # imported on first use: torch only when a forecast is asked for
+        from netgpt.edge_models.forecasting import load_forecaster
+
         return load_forecaster(forecast_weights, site=forecast_site)
 
     if forecast_weights is not None or forecast_site is not None:
