@@ -88,6 +88,7 @@ __all__ = [
     "TrainingLog",
     "TrainingPanel",
     "TrainingSettings",
+    "gather_windows",
     "train_network",
 ]
 
@@ -329,7 +330,7 @@ class TrainingLog:
         return self.losses[-1] if self.losses else float("nan")
 
 
-def _gather_windows(
+def gather_windows(
     values: np.ndarray, cols: np.ndarray, start: np.ndarray, length: int
 ) -> np.ndarray:
     """``values[start + i, col]`` for i < length; NaN where the row is outside the array."""
@@ -360,13 +361,13 @@ def window_tokens(
     tok = config.tokenizer
     m = series.shape[1]
     cols = np.arange(m)
-    recent = _gather_windows(series, cols, origins - config.recent_len + 1, config.recent_len)
+    recent = gather_windows(series, cols, origins - config.recent_len + 1, config.recent_len)
     period = config.period_steps(step_s)
     if period is None:
         season = np.full((m, config.season_len), np.nan)
     else:
         start = origins - period - (config.season_len - config.max_horizon) + 1
-        season = _gather_windows(series, cols, start, config.season_len)
+        season = gather_windows(series, cols, start, config.season_len)
     if drop_season is not None:
         season[drop_season] = np.nan
     if keep_recent is not None:
@@ -395,7 +396,7 @@ def _targets(
     k, h = config.loss_positions, config.max_horizon
     m = series.shape[1]
     cols = np.arange(m)
-    future = _gather_windows(series, cols, origins - k + 2, k + h - 1)
+    future = gather_windows(series, cols, origins - k + 2, k + h - 1)
     # position j (0..k-1) is row origin-k+1+j; its step s (1..h) is row origin-k+1+j+s
     idx = np.arange(k)[:, None] + np.arange(h)[None, :]
     vals = future[:, idx] / scale[:, None, None]

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from netgpt.edge_models.evaluation import HorizonScore, SeriesData
+from netgpt.edge_models.gpt_forecaster import gather_windows
 from netgpt.errors import ForecastError
 
 __all__ = ["HindsightFit", "hindsight_features", "hindsight_linear"]
@@ -60,28 +61,26 @@ def hindsight_features(
     Missing inputs are 0 after scaling; a window without any recent value has level NaN.
     """
     values = data.values
-    n_time = values.shape[0]
-
-    def rows(start: np.ndarray, length: int) -> np.ndarray:
-        idx = start[:, None] + np.arange(length)[None, :]
-        inside = (idx >= 0) & (idx < n_time)
-        out = values[np.clip(idx, 0, n_time - 1)]  # (O, length, N)
-        return np.where(inside[:, :, None], out, np.nan)
-
-    recent = rows(origins - recent_len + 1, recent_len)
+    n_origins, n_series = origins.size, values.shape[1]
+    cols = np.tile(np.arange(n_series), n_origins)  # window (o, s) reads column s from row o
+    ends = np.repeat(origins, n_series)
     period = round(_DAY_S / data.step_s)
-    season = rows(origins - period - (season_len - max_horizon) + 1, season_len)
+
+    def windows(first: np.ndarray, length: int) -> np.ndarray:
+        return gather_windows(values, cols, first, length).reshape(n_origins, n_series, length)
+
+    recent = windows(ends - recent_len + 1, recent_len)
+    season = windows(ends - period - (season_len - max_horizon) + 1, season_len)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # windows without any recent value
-        level = np.nanmean(np.abs(recent), axis=1)  # (O, N)
+        level = np.nanmean(np.abs(recent), axis=2)  # (O, N)
     level = np.where(level > 0, level, np.nan)
     angle = 2.0 * math.pi * ((data.times[origins] % _DAY_S) / _DAY_S)
     clock = np.stack([np.sin(angle), np.cos(angle), np.sin(2 * angle), np.cos(2 * angle)], -1)
-    n_series = values.shape[1]
     parts = [
-        np.transpose(recent, (0, 2, 1)) / level[:, :, None],
-        np.transpose(season, (0, 2, 1)) / level[:, :, None],
-        np.broadcast_to(clock[:, None, :], (origins.size, n_series, 4)),
+        recent / level[:, :, None],
+        season / level[:, :, None],
+        np.broadcast_to(clock[:, None, :], (n_origins, n_series, 4)),
     ]
     feats = np.nan_to_num(np.concatenate(parts, axis=-1), nan=0.0, posinf=0.0, neginf=0.0)
     return feats.astype(np.float32), level
