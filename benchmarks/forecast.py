@@ -27,7 +27,12 @@ import torch
 
 from netgpt.edge_models.adapters import SiteAdaptedForecaster
 from netgpt.edge_models.baselines import BASELINES, make_baseline
-from netgpt.edge_models.evaluation import chronological_split, load_series, longest_segment
+from netgpt.edge_models.evaluation import (
+    SeriesData,
+    chronological_split,
+    load_series,
+    longest_segment,
+)
 from netgpt.edge_models.forecasting import (
     METHODS,
     load_forecaster,
@@ -115,9 +120,9 @@ def latency(weights: Path, data_dir: Path, repeats: int, skip_int8: bool) -> dic
     return out
 
 
-def reference_scores(data_path: Path, key: str) -> dict:
+def reference_scores(data: SeriesData) -> dict:
     """The hindsight-linear reference on the benchmark's test rows, in the methods' layout."""
-    seg, _ = longest_segment(load_series(data_path, name=key))
+    seg, _ = longest_segment(data)
     fits = hindsight_linear(seg, split=chronological_split(seg.n_time, 0.2), horizons=(1, 12))
     return {f"h{h}": {"hindsight_linear": {"mae": f.score.mae, "rmse": f.score.rmse,
                                            "nmae": f.score.nmae}} for h, f in fits.items()}
@@ -169,7 +174,7 @@ def main() -> int:
             int8_all[key] = {h: v["forecaster"] for h, v in q.metrics().items()}
             int8_all[key]["relative_h12_nmae_change"] = round(
                 int8_all[key]["h12"]["nmae"] / metrics["h12"]["forecaster"]["nmae"] - 1.0, 4)
-        reference[key] = reference_scores(path, key)
+        reference[key] = reference_scores(data)
         goal_all[key] = goals(metrics, reference[key])
         print(table(key, metrics, int8_all.get(key)))
         ref = reference[key]

@@ -137,7 +137,7 @@ def save_series(data: SeriesData, path: str | Path) -> Path:
     p = Path(path)
     if p.suffix != ".npz":
         raise ForecastError(f"{p}: give a file name ending in .npz")
-    if p.parent != Path("") and not p.parent.is_dir():
+    if not p.parent.is_dir():
         raise ForecastError(f"{p}: folder {p.parent} does not exist")
     np.savez(p, X=data.values, t=data.times, names=np.array(data.series, dtype=str))
     return p

@@ -6,7 +6,7 @@ Reads the stored rates of the link's sending interface, puts them on a regular g
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +21,13 @@ from netgpt.telemetry.views import utilization_series
 __all__ = ["LinkForecast", "forecast_link", "recorded_links", "resolve_link"]
 
 
+def _directions(links: Sequence[LinkEntry]) -> Iterator[tuple[str, str, str]]:
+    """``("A->B", A, A's interface towards B)`` for both directions of every link."""
+    for lk in links:
+        yield f"{lk.a}->{lk.b}", lk.a, lk.a_interface
+        yield f"{lk.b}->{lk.a}", lk.b, lk.b_interface
+
+
 def resolve_link(spec: str, links: Sequence[LinkEntry]) -> tuple[str, str, str]:
     """``DEVICE:INTERFACE`` or ``A->B`` (the direction A sends) to (label, device, interface).
 
@@ -28,11 +35,9 @@ def resolve_link(spec: str, links: Sequence[LinkEntry]) -> tuple[str, str, str]:
     """
     if "->" in spec:
         a, _, b = (part.strip() for part in spec.partition("->"))
-        for lk in links:
-            if (lk.a, lk.b) == (a, b):
-                return f"{a}->{b}", a, lk.a_interface
-            if (lk.b, lk.a) == (a, b):
-                return f"{a}->{b}", a, lk.b_interface
+        for found in _directions(links):
+            if found[0] == f"{a}->{b}":
+                return found
         known = ", ".join(f"{lk.a}->{lk.b}" for lk in links[:6])
         raise TelemetryError(f"no link {spec!r} in the inventory; links look like {known}, ...")
     device, sep, interface = spec.partition(":")
@@ -100,12 +105,9 @@ def recorded_links(
     if frame.empty:
         raise TelemetryError("the telemetry store holds no rates yet; run 'netgpt telemetry poll'")
     present = set(zip(frame["device"], frame["interface"], strict=True))
-    wanted: list[tuple[str, tuple[str, str]]] = []
+    wanted: list[tuple[str, tuple[str, str]]]
     if links:
-        for lk in links:
-            for src, iface, dst in ((lk.a, lk.a_interface, lk.b), (lk.b, lk.b_interface, lk.a)):
-                if (src, iface) in present:
-                    wanted.append((f"{src}->{dst}", (src, iface)))
+        wanted = [(label, (d, i)) for label, d, i in _directions(links) if (d, i) in present]
         if not wanted:
             raise TelemetryError(
                 "no stored rates belong to an inventory link; poll this network first "
