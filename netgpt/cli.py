@@ -907,8 +907,10 @@ def serve(
 
         return load_forecaster(forecast_weights, site=forecast_site)
 
-    if forecast_weights is not None or forecast_site is not None:
-        forecaster()  # a bad folder or site fails here, before the network starts
+    # loaded before the network starts, so a bad folder or site fails at once
+    watch_forecaster = forecaster() if proactive else None
+    if watch_forecaster is None and (forecast_weights is not None or forecast_site is not None):
+        forecaster()
     # SIGTERM (how service managers stop a server) ends it as Ctrl-C does, cleaning up
     signal.signal(signal.SIGTERM, _interrupt)
     sd = _state_dir(state_dir)
@@ -927,7 +929,7 @@ def serve(
     try:
         with serving(inv, sd, topology=topology, host=host, port=port, tokens_file=tokens,
                      watch_interval_s=watch_interval, load_forecaster=forecaster,
-                     proactive=proactive,
+                     watch_forecaster=watch_forecaster,
                      say=lambda m: console.print(escape(m), highlight=False)) as running:
             console.print(f"NetGPT API and console on {running.server.url}  (OpenAPI: "
                           f"{running.server.url}/docs, metrics: {running.server.url}/metrics)")

@@ -61,26 +61,19 @@ def serving(
     telemetry_interval_s: float = 1.0,
     watch_interval_s: float = 10.0,
     load_forecaster: Callable[[], Forecaster] | None = None,
-    proactive: bool = False,
+    watch_forecaster: Forecaster | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> Iterator[Serving]:
     """Platform + telemetry + closed loop + HTTP for as long as the ``with`` block runs.
 
     ``load_forecaster`` gives the forecaster of the API's link forecasts (default: the shipped
-    model); with ``proactive`` the closed loop gets one too (loaded before anything starts, so a
-    bad weights folder or site fails at once) and acts on predicted crossings.
+    model); ``watch_forecaster``, a loaded one of its own, makes the closed loop act on predicted
+    crossings too.
 
     ``tokens_file`` defaults to ``$NETGPT_API_TOKENS`` or ``STATE_DIR/api-tokens.json`` (created
     with one user per role if missing; its path is said, its tokens never are). Admins' policy
     edits are kept in ``policy_file`` (default ``STATE_DIR/policies.yaml``) and read at start.
     """
-    watch_forecaster = None
-    if proactive:
-        if load_forecaster is None:
-            from netgpt.edge_models.forecasting import load_forecaster as load_shipped
-
-            load_forecaster = load_shipped
-        watch_forecaster = load_forecaster()
     tokens_path = tokens_file or Path(
         os.environ.get("NETGPT_API_TOKENS", state_dir / "api-tokens.json"))
     book, created = load_or_create_tokens(tokens_path)

@@ -15,6 +15,7 @@ import pytest
 
 from netgpt.api.app import MAX_BODY_BYTES, SESSION_COOKIE
 from netgpt.api.server import Serving, serving
+from netgpt.edge_models.forecasting import load_forecaster
 from netgpt.sim_networks.runtime import EmbeddedNetwork
 from tests.integration.networks import start_network
 
@@ -53,7 +54,8 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     assert net.inventory is not None
     try:
         with serving(net.inventory, root / "state", topology=net.topology, port=_free_port(),
-                     watch_interval_s=0, telemetry_interval_s=0.5, proactive=True) as running:
+                     watch_interval_s=0, telemetry_interval_s=0.5,
+                     watch_forecaster=load_forecaster()) as running:
             raw = json.loads(running.tokens_file.read_text())
             tokens = {u["name"]: u["token"] for u in raw["users"]}
             with httpx.Client(base_url=running.server.url, timeout=60) as client:
@@ -251,7 +253,7 @@ def test_links_metrics_forecast_and_events(api: Api, tmp_path: Path):
     assert len(fc["q50"]) == 6 and all(a <= b <= c for a, b, c in
                                        zip(fc["q10"], fc["q50"], fc["q90"], strict=True))
     assert 0.0 <= fc["probability_above"] <= 1.0
-    # serving(proactive=True): the closed loop has a forecaster of its own, the shipped model
+    # serving(watch_forecaster=...): the closed loop has a forecaster of its own, the shipped one
     watcher = api.running.service.watcher
     assert watcher.forecaster is not None and watcher.forecaster.name == "forecaster"
     png = api.get("/api/links/CHINng/NYCMng/forecast.png?horizon=6")
