@@ -6,7 +6,10 @@ that meaning (active, passive, fronted destination, imperative, question, ``X ->
 telegraphic) whose placeholders are filled from **lexical slot lists** (verbs per meaning,
 modals, negations, lead-ins, fillers, connectors, priority phrasings, endpoint keyword forms).
 Surface noise follows: name case changes, occasional typos in names (one edit, few samples),
-one-letter misspellings of other words, casing and punctuation variants.
+one-letter misspellings of other words, casing and punctuation variants. For training, a share
+of the lexical entries drawn can be written as :data:`NOVEL_WORD` placeholders (``novel_share``):
+a known frame with words the reader never learnt, which is what a held-out phrasing looks like
+to it.
 
 Held-out partition: every frame list and every lexical slot list is split by a stable hash of
 each entry (sha256, not Python's ``hash``) into about 75% ``train`` and 25% ``heldout``; a list
@@ -446,6 +449,11 @@ _PRIORITY_LISTS = {"lex.prio_high": 8, "lex.prio_low": 3, "lex.prio_crit": 10}
 _FIELD = re.compile(r"\{([A-Za-z_]+)\}")
 # sample values are wrapped in these marks while rendering, so that noise leaves them alone
 _OPEN, _CLOSE = "\x01", "\x02"
+NOVEL_WORD = "\u2047"
+"""Stands for a word the reader never learnt (``novel_share``): models read it as unknown."""
+_NOVEL_WORDS = re.compile(r"(?<![{\w])[A-Za-z][A-Za-z']*(?![\w}])")
+# lists whose words carry a value the label states (a priority), never rendered as novel
+_KEEP_KNOWN = frozenset({"lex.prio_high", "lex.prio_low", "lex.prio_crit", "lex.prio_num"})
 
 
 def stable_hash(list_name: str, entry: str) -> int:
@@ -654,10 +662,14 @@ class _Sample:
     ambiguous: frozenset[str] = frozenset()
     used: list[tuple[str, str]] = field(default_factory=list)
     jargon_used: bool = False
+    novel_share: float = 0.0
 
     def pick(self, list_name: str) -> str:
         entries = _partition()[list_name][self.split]
         entry = self.rng.choice(entries)
+        if (self.novel_share and list_name.startswith(("lex.", "np."))
+                and list_name not in _KEEP_KNOWN and self.rng.random() < self.novel_share):
+            entry = _NOVEL_WORDS.sub(NOVEL_WORD, entry)
         self.used.append((list_name, entry))
         return entry
 
@@ -1080,6 +1092,7 @@ class _Generator:
     jargon: Mapping[str, tuple[str, ...]]
     held_out: frozenset[str]
     dropped: dict[str, int] = field(default_factory=dict)
+    novel_share: float = 0.0
 
     def _kind(self, rng: random.Random) -> str:
         if self.world.topology == "netconfeval":
@@ -1107,7 +1120,8 @@ class _Generator:
 
     def one(self, rng: random.Random) -> tuple[LabeledRequest, list[tuple[str, str]]] | None:
         s = _Sample(rng=rng, split=self.split, jargon=self.jargon,
-                    name_typo=rng.random() < 0.05, ambiguous=self.world.ambiguous)
+                    name_typo=rng.random() < 0.05, ambiguous=self.world.ambiguous,
+                    novel_share=self.novel_share)
         with_jargon = bool(self.jargon)
         exp, text = self._requirement(s, with_jargon=with_jargon)
         imperative = _imperative(s.used)
@@ -1197,13 +1211,15 @@ def _default_tables() -> dict[str, NameTable]:
 
 def _generate(
     topology: str, n: int, *, split: Split, seed: int, table: NameTable | None,
-    jargon: Mapping[str, tuple[str, ...]] | None,
+    jargon: Mapping[str, tuple[str, ...]] | None, novel_share: float = 0.0,
 ) -> tuple[list[tuple[LabeledRequest, list[tuple[str, str]]]], dict[str, int]]:
     """Samples with the grammar entries each one used, and the drop counts by reason."""
     if split not in _SPLITS:
         raise ValueError(f"split {split!r} must be 'train' or 'heldout'")
     if n < 0:
         raise ValueError(f"n {n} must be >= 0")
+    if not 0.0 <= novel_share < 1.0:
+        raise ValueError(f"novel_share {novel_share} must be in [0, 1)")
     if table is None:
         tables = _default_tables()
         if topology not in tables:
@@ -1211,7 +1227,8 @@ def _generate(
         table = tables[topology]
     if not table.devices:
         raise ValueError(f"topology {topology!r}: the name table has no devices")
-    gen = _Generator(_World(topology, table), split, dict(jargon or {}), _held_out())
+    gen = _Generator(_World(topology, table), split, dict(jargon or {}), _held_out(),
+                     novel_share=novel_share)
     if jargon is not None and gen.world.jargon_endpoint(random.Random(0), gen.jargon) is None:
         raise ValueError("none of the jargon's canonical names is in the name table")
     seed_text = f"{topology}|{split}|{seed}|{bool(jargon)}".encode()
@@ -1234,14 +1251,19 @@ def generate_requests(
     seed: int,
     table: NameTable | None = None,
     jargon: Mapping[str, tuple[str, ...]] | None = None,
+    novel_share: float = 0.0,
 ) -> list[LabeledRequest]:
     """``n`` labeled requests for ``topology`` drawn only from ``split``'s grammar entries.
 
     ``table`` defaults to the corpus name table of ``topology`` (campus, abilene, netconfeval).
     With ``jargon`` (canonical name -> the site's words for it) at least one endpoint of each
     sample is written in the site's words (``source="jargon"``) while the draft keeps the real
-    name. Every draft validates against ``table``; the same arguments give the same list
-    (fewer than ``n`` only if almost every candidate was dropped).
+    name. With ``novel_share``, that share of the lexical entries drawn (not frames, not
+    priorities) is written with every word as :data:`NOVEL_WORD`: the request as a reader sees
+    it when those words are ones it never learnt. Every draft validates against ``table``; the
+    same arguments give the same list (fewer than ``n`` only if almost every candidate was
+    dropped).
     """
-    samples, _ = _generate(topology, n, split=split, seed=seed, table=table, jargon=jargon)
+    samples, _ = _generate(topology, n, split=split, seed=seed, table=table, jargon=jargon,
+                           novel_share=novel_share)
     return [request for request, _ in samples]

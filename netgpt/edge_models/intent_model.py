@@ -49,7 +49,8 @@ SHIPPED_INTENT_WEIGHTS = Path(__file__).resolve().parent / "intent_weights"
 CARD_FILE = "intent_model.json"
 TOKENIZER_FILE = "vocab.json"
 UNK = "<unk>"
-_SUFFIXES = ("ing", "ed", "es", "s", "able", "ible", "ly", "er", "ion")
+# inflections only: a derived word can mean another thing ("lower" is not "low", the priority)
+_SUFFIXES = ("ing", "ed", "es", "s")
 BOS, SEP, PAD = "<bos>", "<sep>", "<pad>"
 # the model is overconfident on phrasings unlike its training data (benchmarks/intent_model.py
 # measures it), so the default acts only on readings it is very sure of
@@ -79,15 +80,16 @@ class WordVocabulary:
         self.unk_id = self._vocab[UNK]
 
     @classmethod
-    def build(cls, texts: list[str], specials: list[str], min_count: int = 2) -> WordVocabulary:
-        """Every word seen ``min_count`` times in ``texts``, after ``specials``."""
+    def build(cls, texts: list[str], specials: list[str], min_count: int = 2,
+              never: frozenset[str] = frozenset()) -> WordVocabulary:
+        """Words seen ``min_count`` times in ``texts``, except ``never``, after ``specials``."""
         counts: dict[str, int] = {}
         for t in texts:
             for w in t.split():
                 counts[w] = counts.get(w, 0) + 1
         vocab = {tok: i for i, tok in enumerate(dict.fromkeys(specials))}
         for w, c in sorted(counts.items()):
-            if c >= min_count and w not in vocab:
+            if c >= min_count and w not in vocab and w not in never:
                 vocab[w] = len(vocab)
         return cls(vocab)
 

@@ -9,6 +9,7 @@ from netgpt.cloud_models.corpus import JARGON, corpus_name_tables, held_out_text
 from netgpt.cloud_models.intent_draft import draft_from_intent, draft_json, intent_from_draft
 from netgpt.edge_models import intent_corpus as ic
 from netgpt.edge_models.intent_corpus import LabeledRequest, generate_requests, lexicon_report
+from netgpt.edge_models.intent_tagging import tag_request
 
 pytestmark = pytest.mark.unit
 
@@ -199,6 +200,33 @@ def test_bad_arguments_are_refused() -> None:
     with pytest.raises(ValueError, match="split"):
         generate_requests("campus", 3, split="test", seed=0)  # type: ignore[arg-type]
     assert generate_requests("campus", 0, split="train", seed=0) == []
+
+
+def test_novel_words_stand_in_for_lexical_entries_only(tables: dict) -> None:
+    plain = generate_requests("campus", 80, split="train", seed=21)
+    assert not any(ic.NOVEL_WORD in r.text for r in plain)
+    samples, _ = ic._generate("campus", 80, split="train", seed=21, table=None, jargon=None,
+                              novel_share=0.3)
+    assert samples == ic._generate("campus", 80, split="train", seed=21, table=None,
+                                   jargon=None, novel_share=0.3)[0]
+    novel = [r for r, _ in samples if ic.NOVEL_WORD in r.text]
+    assert len(novel) > 40
+    hidden: collections.Counter[str] = collections.Counter()
+    for r, used in samples:
+        intent_from_draft(r.draft, tables["campus"])  # labels still validate
+        hidden.update(name.split(".")[0] for name, entry in used if ic.NOVEL_WORD in entry)
+    assert hidden["lex"] and hidden["np"] and not hidden["frame"]  # frames keep their words
+    for _, used in samples:  # a priority said in words is a value of the label: never hidden
+        assert not any(n.startswith("lex.prio") and ic.NOVEL_WORD in e for n, e in used)
+    # names and quantities are never hidden: the tagger still finds every endpoint of a label
+    found = 0
+    for r, _ in samples:
+        labels = set(re.findall(r'"((?:group|site|device|prefix):[^"]+)"', draft_json(r.draft)))
+        tagged = tag_request(r.text, tables["campus"])
+        found += labels <= {str(m.value) for m in tagged.of_kind("endpoint") if m.mentioned}
+    assert found >= 0.95 * len(samples)
+    with pytest.raises(ValueError, match="novel_share"):
+        generate_requests("campus", 3, split="train", seed=0, novel_share=1.0)
 
 
 def test_custom_table_with_a_name_of_two_kinds() -> None:
