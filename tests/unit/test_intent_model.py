@@ -15,10 +15,15 @@ from netgpt.agents.intent_reading import Clarification, IntentReader
 from netgpt.cli import app
 from netgpt.cloud_models.corpus import JARGON, corpus_name_tables
 from netgpt.cloud_models.intent_draft import intent_from_draft
-from netgpt.edge_models.intent_corpus import generate_requests
+from netgpt.edge_models.intent_corpus import NOVEL_WORD, generate_requests
 from netgpt.edge_models.intent_evaluation import field_accuracy
 from netgpt.edge_models.intent_grammar import END, OutputGrammar, align, build_draft
-from netgpt.edge_models.intent_model import SHIPPED_INTENT_WEIGHTS, EdgeIntentModel
+from netgpt.edge_models.intent_model import (
+    SHIPPED_INTENT_WEIGHTS,
+    UNK,
+    EdgeIntentModel,
+    WordVocabulary,
+)
 from netgpt.edge_models.intent_tagging import tag_request
 from netgpt.edge_models.intent_training import IntentModelSettings, train_intent_model
 from netgpt.errors import ConfigError, IntentParseError
@@ -247,6 +252,17 @@ def test_cli_parse_reports_the_stage() -> None:
 
 # -- training --------------------------------------------------------------------------------
 
+def test_vocabulary_reads_inflections_not_derived_words() -> None:
+    vocab = WordVocabulary.build(["guests reach low low servers reach", f"{NOVEL_WORD} x"] * 2,
+                                 [UNK], never=frozenset({NOVEL_WORD}))
+    assert vocab.word_id("reaching") == vocab.word_id("reaches") == vocab.word_id("reach")
+    assert vocab.word_id("guest") == vocab.unk_id  # no stem is ever added, only removed
+    # "lower than 40 ms" is not the priority word "low"
+    assert vocab.word_id("lower") == vocab.word_id("lowly") == vocab.unk_id
+    assert vocab.word_id(NOVEL_WORD) == vocab.unk_id
+
+
+
 def test_training_lowers_loss_on_a_tiny_corpus(tmp_path: Path) -> None:
     s = IntentModelSettings(requests={"campus": 120, "netconfeval": 60}, steps=150,
                             batch_size=16, n_layer=1, n_embd=32, n_head=2, warmup=10,
@@ -254,6 +270,8 @@ def test_training_lowers_loss_on_a_tiny_corpus(tmp_path: Path) -> None:
                             adapter_examples=6, adapter_steps=4)
     card = train_intent_model(tmp_path, s)
     assert card["losses"][-1] < card["losses"][0] * 0.8
+    assert s.novel_share > 0  # the corpus wrote words as never learnt: the vocabulary lacks them
+    assert NOVEL_WORD not in json.loads((tmp_path / "vocab.json").read_text())
     assert (tmp_path / "adapters" / "campus" / "adapter_config.json").is_file()
     loaded = EdgeIntentModel.load(tmp_path)
     assert loaded.read("guests must not reach servers", CAMPUS).tokens[-1] == END
