@@ -262,9 +262,9 @@ def test_vocabulary_reads_inflections_not_derived_words() -> None:
     assert vocab.word_id(NOVEL_WORD) == vocab.unk_id
 
 
-
 def test_training_lowers_loss_on_a_tiny_corpus(tmp_path: Path) -> None:
-    s = IntentModelSettings(requests={"campus": 120, "netconfeval": 60}, steps=150,
+    s = IntentModelSettings(requests={"campus": 120, "netconfeval": 60},
+                            netconfeval_sentences=30, steps=150,
                             batch_size=16, n_layer=1, n_embd=32, n_head=2, warmup=10,
                             calibration_requests=9, adapter_sites=("campus",),
                             adapter_examples=6, adapter_steps=4)
